@@ -1,0 +1,62 @@
+/**
+ * The `smpsim` command line: subcommands, their options and their exit statuses.
+ *
+ * Exit statuses: 0 success; 1 a check failed (`replay --check`); 2 bad input or usage (the
+ * message names the file, line and field); 3 the crate would have panicked (`replay`).
+ */
+
+import { Command, CommanderError } from 'commander';
+import { MemoryError } from '../memory/physical-memory.ts';
+import { ReplayFormatError } from '../replay/format.ts';
+import { type Io, replayCheckCommand, replayCommand } from './replay.ts';
+import { UsageError } from './usage-error.ts';
+
+const processIo: Io = {
+  out: (t) => process.stdout.write(t),
+  err: (t) => process.stderr.write(t),
+};
+
+/** Errors that are the user's input, reported in one line with status 2. */
+function isInputError(e: unknown): e is Error {
+  return e instanceof UsageError || e instanceof ReplayFormatError || e instanceof MemoryError;
+}
+
+/** Runs the CLI with `argv` (without the node and script entries); resolves to the exit status. */
+export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
+  let status = 0;
+  const program = new Command()
+    .name('smpsim')
+    .description('A multi-core SMP paging simulator: x86_64 page tables, per-CPU TLBs, TLB shootdowns.')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) });
+
+  program
+    .command('replay')
+    .description('run a mapper-replay/1 file (or - for standard input) and print the result stream')
+    .argument('[file]', 'replay input, or - for standard input')
+    .option('--check <dir>', 'run every NAME.in.jsonl in DIR against NAME.out.jsonl')
+    .action((file: string | undefined, opts: { check?: string }) => {
+      if (opts.check !== undefined) {
+        if (file !== undefined) throw new UsageError('replay: give either FILE or --check DIR, not both');
+        status = replayCheckCommand(opts.check, io);
+      } else {
+        if (file === undefined) throw new UsageError('replay: missing FILE (or - for standard input, or --check DIR)');
+        status = replayCommand(file, io);
+      }
+    });
+
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // Help and version are successes; everything else commander rejects is a usage error.
+      return e.exitCode === 0 ? 0 : 2;
+    }
+    if (isInputError(e)) {
+      io.err(`smpsim: error: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+  return status;
+}

@@ -1,0 +1,155 @@
+/**
+ * `MapperFlush` / `MapperFlushAll`: the TLB-invalidation obligations every mutating mapper call
+ * returns (the crate's `#[must_use]` types in `mapper/mod.rs`).
+ *
+ * TypeScript cannot reject an unused value, so each obligation registers itself with a
+ * `FlushLedger` when created and settles there on `flush()` or `ignore()`; a checker reads the
+ * ledger's pending set. This is deterministic: it never depends on garbage collection.
+ */
+
+import type { AnyPageSize, PageSize, Size4KiB } from '../page-size.ts';
+import type { Page } from '../page.ts';
+
+/**
+ * Where `flush()` sends its invalidation. The paging layer knows no CPU; the CPU and SMP layers
+ * plug in a target that runs `invlpg` locally and the shootdown protocol for other CPUs.
+ */
+export interface InvalidationTarget {
+  /** `MapperFlush.flush()`: invalidate one page (crate: `tlb::flush(page.start_address())`). */
+  invalidatePage(page: Page<AnyPageSize>): void;
+  /** `MapperFlushAll.flush_all()`: reload CR3 (crate: `tlb::flush_all()`; GLOBAL entries survive). */
+  invalidateAll(): void;
+}
+
+/** The target used until a CPU is attached: flushing does nothing (a single CPU without TLB). */
+export const NO_INVALIDATION: InvalidationTarget = Object.freeze({
+  invalidatePage() {},
+  invalidateAll() {},
+});
+
+/** How an obligation ended, or that it has not yet. */
+export type FlushState = 'pending' | 'flushed' | 'ignored';
+
+/** Thrown when an obligation is flushed or ignored a second time (Rust consumes it on first use). */
+export class FlushAlreadySettled extends Error {
+  override readonly name = 'FlushAlreadySettled';
+}
+
+/** Counts obligations and remembers the pending ones, so a dropped flush can be detected. */
+export class FlushLedger {
+  /** Obligations created so far. */
+  created = 0;
+  /** Obligations settled with `flush()`. */
+  flushed = 0;
+  /** Obligations settled with `ignore()`. */
+  ignored = 0;
+  private readonly open = new Set<MapperFlush<PageSize> | MapperFlushAll>();
+
+  /** @internal Called by the obligation's constructor. */
+  register(obligation: MapperFlush<PageSize> | MapperFlushAll): void {
+    this.created++;
+    this.open.add(obligation);
+  }
+
+  /** @internal Called when an obligation settles. */
+  settle(obligation: MapperFlush<PageSize> | MapperFlushAll, how: 'flushed' | 'ignored'): void {
+    this.open.delete(obligation);
+    if (how === 'flushed') this.flushed++;
+    else this.ignored++;
+  }
+
+  /** Obligations neither flushed nor ignored yet, oldest first. */
+  pending(): (MapperFlush<PageSize> | MapperFlushAll)[] {
+    return [...this.open];
+  }
+
+  /** The number of pending obligations. */
+  get pendingCount(): number {
+    return this.open.size;
+  }
+}
+
+/** The obligation to invalidate one page after its entry changed (crate `MapperFlush<S>`). */
+export class MapperFlush<S extends PageSize = Size4KiB> {
+  private settled: FlushState = 'pending';
+
+  /** @internal Created by the mapper; registers itself as pending. */
+  constructor(
+    private readonly changedPage: Page<S>,
+    private readonly target: InvalidationTarget,
+    private readonly ledger: FlushLedger,
+  ) {
+    ledger.register(this);
+  }
+
+  /** The page whose entry changed. */
+  page(): Page<S> {
+    return this.changedPage;
+  }
+
+  /** Whether this obligation is still pending, or how it was settled. */
+  get state(): FlushState {
+    return this.settled;
+  }
+
+  /** Invalidates the page through the target (`invlpg` locally, plus the SMP protocol if any). */
+  flush(): void {
+    this.settle('flushed');
+    this.target.invalidatePage(this.changedPage as unknown as Page<AnyPageSize>);
+  }
+
+  /** Settles without invalidating: the caller takes responsibility (crate `ignore`). */
+  ignore(): void {
+    this.settle('ignored');
+  }
+
+  private settle(how: 'flushed' | 'ignored'): void {
+    if (this.settled !== 'pending') {
+      throw new FlushAlreadySettled(`MapperFlush for ${this.changedPage} was already ${this.settled}`);
+    }
+    this.settled = how;
+    this.ledger.settle(this, how);
+  }
+}
+
+/** The obligation to flush the whole TLB after an upper-level entry changed (crate `MapperFlushAll`). */
+export class MapperFlushAll {
+  private settled: FlushState = 'pending';
+
+  /** @internal Created by the mapper; registers itself as pending. */
+  constructor(
+    private readonly target: InvalidationTarget,
+    private readonly ledger: FlushLedger,
+  ) {
+    ledger.register(this);
+  }
+
+  /** Whether this obligation is still pending, or how it was settled. */
+  get state(): FlushState {
+    return this.settled;
+  }
+
+  /** Reloads CR3 through the target; GLOBAL entries survive, exactly as the crate's `flush_all`. */
+  flushAll(): void {
+    this.settle('flushed');
+    this.target.invalidateAll();
+  }
+
+  /** Same as `flushAll()`, so both obligation types share one `flush()`/`ignore()` shape. */
+  flush(): void {
+    this.flushAll();
+  }
+
+  /** Settles without invalidating (crate `ignore`). */
+  ignore(): void {
+    this.settle('ignored');
+  }
+
+  private settle(how: 'flushed' | 'ignored'): void {
+    if (this.settled !== 'pending') {
+      throw new FlushAlreadySettled(`MapperFlushAll was already ${this.settled}`);
+    }
+    this.settled = how;
+    this.ledger.settle(this, how);
+  }
+}
