@@ -26,7 +26,9 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
   let status = 0;
   const program = new Command()
     .name('smpsim')
-    .description('A multi-core SMP paging simulator: x86_64 page tables, per-CPU TLBs, TLB shootdowns.')
+    .description(
+      'A multi-core SMP paging simulator: x86_64 page tables, per-CPU TLBs, TLB shootdowns.',
+    )
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) });
 
@@ -37,10 +39,12 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .option('--check <dir>', 'run every NAME.in.jsonl in DIR against NAME.out.jsonl')
     .action((file: string | undefined, opts: { check?: string }) => {
       if (opts.check !== undefined) {
-        if (file !== undefined) throw new UsageError('replay: give either FILE or --check DIR, not both');
+        if (file !== undefined)
+          throw new UsageError('replay: give either FILE or --check DIR, not both');
         status = replayCheckCommand(opts.check, io);
       } else {
-        if (file === undefined) throw new UsageError('replay: missing FILE (or - for standard input, or --check DIR)');
+        if (file === undefined)
+          throw new UsageError('replay: missing FILE (or - for standard input, or --check DIR)');
         status = replayCommand(file, io);
       }
     });

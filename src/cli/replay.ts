@@ -17,7 +17,8 @@ export interface Io {
 function readInput(file: string): string {
   if (file === '-') return readFileSync(0, 'utf8');
   if (!existsSync(file)) throw new UsageError(`replay: cannot read ${file}: no such file`);
-  if (statSync(file).isDirectory()) throw new UsageError(`replay: ${file} is a directory (did you mean --check ${file}?)`);
+  if (statSync(file).isDirectory())
+    throw new UsageError(`replay: ${file} is a directory (did you mean --check ${file}?)`);
   return readFileSync(file, 'utf8');
 }
 
@@ -31,7 +32,8 @@ export function replayCommand(file: string, io: Io): number {
 
 /** Checks a directory of sample pairs; returns 1 if any failed, 0 otherwise. */
 export function replayCheckCommand(dir: string, io: Io): number {
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`replay --check: ${dir} is not a directory`);
+  if (!existsSync(dir) || !statSync(dir).isDirectory())
+    throw new UsageError(`replay --check: ${dir} is not a directory`);
   const verdicts = checkDirectory(dir);
   if (verdicts.length === 0) throw new UsageError(`replay --check: no *.in.jsonl files in ${dir}`);
   for (const v of verdicts) {

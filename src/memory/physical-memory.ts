@@ -62,17 +62,26 @@ export class PhysicalMemory {
     if (typeof bytesOrBuffer === 'number') {
       const n = bytesOrBuffer;
       if (!Number.isSafeInteger(n) || n <= 0 || n % FRAME_BYTES !== 0) {
-        throw new MemoryError('InvalidSize', `RAM size ${n} is not valid: it must be a positive multiple of 4096 bytes (whole 4 KiB frames)`);
+        throw new MemoryError(
+          'InvalidSize',
+          `RAM size ${n} is not valid: it must be a positive multiple of 4096 bytes (whole 4 KiB frames)`,
+        );
       }
       try {
         buffer = new SharedArrayBuffer(n);
       } catch (e) {
-        throw new MemoryError('InvalidSize', `RAM size ${hex(n)} (${n} bytes) could not be allocated by this host: ${(e as Error).message}`);
+        throw new MemoryError(
+          'InvalidSize',
+          `RAM size ${hex(n)} (${n} bytes) could not be allocated by this host: ${(e as Error).message}`,
+        );
       }
     } else {
       buffer = bytesOrBuffer;
       if (buffer.byteLength === 0 || buffer.byteLength % FRAME_BYTES !== 0) {
-        throw new MemoryError('InvalidSize', `buffer of ${buffer.byteLength} bytes is not whole 4 KiB frames`);
+        throw new MemoryError(
+          'InvalidSize',
+          `buffer of ${buffer.byteLength} bytes is not whole 4 KiB frames`,
+        );
       }
     }
     this.buffer = buffer;
@@ -107,7 +116,11 @@ export class PhysicalMemory {
   private checkEntry(addr: number): void {
     this.check(addr, 8);
     if (addr % 8 !== 0) {
-      throw new MemoryError('Misaligned', `page-table entry address ${hex(addr)} is not 8-byte aligned`, addr);
+      throw new MemoryError(
+        'Misaligned',
+        `page-table entry address ${hex(addr)} is not 8-byte aligned`,
+        addr,
+      );
     }
   }
 
@@ -198,6 +211,15 @@ export class PhysicalMemory {
    */
   loadEntryWords(addr: number, out: Uint32Array): void {
     this.checkEntry(addr);
+    this.loadEntryWordsUnchecked(addr, out);
+  }
+
+  /**
+   * `loadEntryWords` without the range and alignment checks, for walkers that already checked the
+   * table: `addr` must be 8-byte aligned and inside RAM (an out-of-range index would read
+   * `undefined` as 0, silently).
+   */
+  loadEntryWordsUnchecked(addr: number, out: Uint32Array): void {
     const w = addr / 4;
     let lo = Atomics.load(this.i32, w);
     for (;;) {
@@ -237,13 +259,28 @@ export class PhysicalMemory {
    */
   compareExchangeEntry(addr: number, expected: bigint, replacement: bigint): bigint {
     this.checkEntry(addr);
-    return Atomics.compareExchange(this.u64, addr / 8, BigInt.asUintN(64, expected), BigInt.asUintN(64, replacement));
+    return Atomics.compareExchange(
+      this.u64,
+      addr / 8,
+      BigInt.asUintN(64, expected),
+      BigInt.asUintN(64, replacement),
+    );
   }
 
   /** The halves form of `compareExchangeEntry`; returns true when the exchange happened. */
-  compareExchangeEntryWords(addr: number, expLo: number, expHi: number, newLo: number, newHi: number): boolean {
+  compareExchangeEntryWords(
+    addr: number,
+    expLo: number,
+    expHi: number,
+    newLo: number,
+    newHi: number,
+  ): boolean {
+    this.checkEntry(addr);
     const expected = wordsToBigInt(expLo, expHi);
-    return this.compareExchangeEntry(addr, expected, wordsToBigInt(newLo, newHi)) === expected;
+    return (
+      Atomics.compareExchange(this.u64, addr / 8, expected, wordsToBigInt(newLo, newHi)) ===
+      expected
+    );
   }
 
   /** Atomically ORs `bits` into the entry and returns the previous value. */
@@ -257,4 +294,3 @@ export class PhysicalMemory {
 export function wordsToBigInt(lo: number, hi: number): bigint {
   return hi === 0 ? BigInt(lo >>> 0) : (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
 }
-

@@ -86,7 +86,8 @@ export const PageTableFlags = {
 
   /** From the 64-bit entry form; `FlagsNotValid` when any of bits 12..51 is set. */
   fromBits(bits: bigint): Result<PageTableFlags, FlagsNotValid> {
-    if (bits < 0n || bits >= 1n << 64n || (bits & ADDRESS_BITS) !== 0n) return err(new FlagsNotValid(bits));
+    if (bits < 0n || bits >= 1n << 64n || (bits & ADDRESS_BITS) !== 0n)
+      return err(new FlagsNotValid(bits));
     return ok((Number(bits & 0xfffn) | (Number(bits >> 52n) << 12)) as PageTableFlags);
   },
 

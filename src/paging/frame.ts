@@ -22,7 +22,10 @@ export class PhysFrame<S extends PageSize = Size4KiB> {
   ) {}
 
   /** `AddressNotAligned` unless `addr` is a multiple of the frame size. */
-  static fromStartAddress<S extends PageSize>(addr: PhysAddr, size: S): Result<PhysFrame<S>, AddressNotAligned> {
+  static fromStartAddress<S extends PageSize>(
+    addr: PhysAddr,
+    size: S,
+  ): Result<PhysFrame<S>, AddressNotAligned> {
     return addr % size.bytes === 0
       ? ok(new PhysFrame(addr, size))
       : err(new AddressNotAligned(hex(addr), size));
@@ -44,7 +47,10 @@ export class PhysFrame<S extends PageSize = Size4KiB> {
   }
 
   /** `[start, end]`. */
-  static rangeInclusive<S extends PageSize>(start: PhysFrame<S>, end: PhysFrame<S>): PhysFrameRangeInclusive<S> {
+  static rangeInclusive<S extends PageSize>(
+    start: PhysFrame<S>,
+    end: PhysFrame<S>,
+  ): PhysFrameRangeInclusive<S> {
     return new BlockRange(start, end, true, (a) => new PhysFrame(a as PhysAddr, start.size));
   }
 

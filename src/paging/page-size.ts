@@ -21,7 +21,11 @@ export const Size2MiB = Object.freeze({ shift: 21, bytes: 2 * 1024 * 1024, name:
 export type Size2MiB = typeof Size2MiB;
 
 /** A 1 GiB giant page, mapped by a level-3 entry with HUGE_PAGE. */
-export const Size1GiB = Object.freeze({ shift: 30, bytes: 1024 * 1024 * 1024, name: '1GiB' } as const);
+export const Size1GiB = Object.freeze({
+  shift: 30,
+  bytes: 1024 * 1024 * 1024,
+  name: '1GiB',
+} as const);
 export type Size1GiB = typeof Size1GiB;
 
 /** The sizes that have a level-2 index (`p2Index` exists only on these pages). */

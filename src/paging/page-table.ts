@@ -3,15 +3,15 @@
  * view of one 4 KiB table in simulated RAM.
  */
 
-import { hex, PhysAddr, TWO_POW_32 } from '../addr.ts';
+import { hex, type PhysAddr, TWO_POW_32 } from '../addr.ts';
 import type { PhysicalMemory } from '../memory/physical-memory.ts';
 import { wordsToBigInt } from '../memory/physical-memory.ts';
 import { err, ok, type Result } from '../result.ts';
 import { PageTableFlags } from './flags.ts';
 import { PhysFrame } from './frame.ts';
-import { CratePanic } from './panic.ts';
-import type { PageTableIndex } from './page-table-index.ts';
 import { Size4KiB } from './page-size.ts';
+import type { PageTableIndex } from './page-table-index.ts';
+import { CratePanic } from './panic.ts';
 
 /** Why `PageTableEntry.frame` has no 4 KiB frame to give (the crate's `FrameError`). */
 export type FrameError =

@@ -4,7 +4,6 @@
 
 import { hex, VirtAddr } from '../addr.ts';
 import { err, ok, type Result } from '../result.ts';
-import { indexAt, type PageTableIndex } from './page-table-index.ts';
 import {
   type AnyPageSize,
   type NotGiantPageSize,
@@ -13,6 +12,7 @@ import {
   Size2MiB,
   Size4KiB,
 } from './page-size.ts';
+import { indexAt, type PageTableIndex } from './page-table-index.ts';
 import { BlockRange } from './range.ts';
 
 /** The error of `fromStartAddress`: the address is not a multiple of the page size. */
@@ -22,7 +22,9 @@ export class AddressNotAligned extends Error {
     readonly address: string,
     readonly size: PageSize,
   ) {
-    super(`address ${address} is not aligned to ${size.name}: it must be a multiple of ${hex(size.bytes)}`);
+    super(
+      `address ${address} is not aligned to ${size.name}: it must be a multiple of ${hex(size.bytes)}`,
+    );
   }
 }
 
@@ -40,8 +42,13 @@ export class Page<S extends PageSize = Size4KiB> {
   ) {}
 
   /** `AddressNotAligned` unless `addr` is a multiple of the size (crate `from_start_address`). */
-  static fromStartAddress<S extends PageSize>(addr: VirtAddr, size: S): Result<Page<S>, AddressNotAligned> {
-    return addr % size.bytes === 0 ? ok(new Page(addr, size)) : err(new AddressNotAligned(VirtAddr.hex(addr), size));
+  static fromStartAddress<S extends PageSize>(
+    addr: VirtAddr,
+    size: S,
+  ): Result<Page<S>, AddressNotAligned> {
+    return addr % size.bytes === 0
+      ? ok(new Page(addr, size))
+      : err(new AddressNotAligned(VirtAddr.hex(addr), size));
   }
 
   /** Builds without the alignment check (internal hot paths only). */
@@ -55,12 +62,24 @@ export class Page<S extends PageSize = Size4KiB> {
   }
 
   /** The 4 KiB page with these four table indices (P4 ≥ 256 gives a higher-half page). */
-  static fromPageTableIndices(p4: PageTableIndex, p3: PageTableIndex, p2: PageTableIndex, p1: PageTableIndex): Page<Size4KiB> {
-    return new Page(VirtAddr.newUnchecked(p4 * 2 ** 39 + p3 * 2 ** 30 + p2 * 2 ** 21 + p1 * 2 ** 12), Size4KiB);
+  static fromPageTableIndices(
+    p4: PageTableIndex,
+    p3: PageTableIndex,
+    p2: PageTableIndex,
+    p1: PageTableIndex,
+  ): Page<Size4KiB> {
+    return new Page(
+      VirtAddr.newUnchecked(p4 * 2 ** 39 + p3 * 2 ** 30 + p2 * 2 ** 21 + p1 * 2 ** 12),
+      Size4KiB,
+    );
   }
 
   /** The 2 MiB page with these three table indices. */
-  static fromPageTableIndices2MiB(p4: PageTableIndex, p3: PageTableIndex, p2: PageTableIndex): Page<Size2MiB> {
+  static fromPageTableIndices2MiB(
+    p4: PageTableIndex,
+    p3: PageTableIndex,
+    p2: PageTableIndex,
+  ): Page<Size2MiB> {
     return new Page(VirtAddr.newUnchecked(p4 * 2 ** 39 + p3 * 2 ** 30 + p2 * 2 ** 21), Size2MiB);
   }
 
@@ -136,4 +155,3 @@ export function as4KiBPageRange(range: PageRange<Size2MiB>): PageRange<Size4KiB>
     Page.fromStartAddressUnchecked(range.end.startAddress, Size4KiB),
   );
 }
-

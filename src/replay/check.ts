@@ -46,7 +46,8 @@ export function checkSample(dir: string, name: string): SampleVerdict {
   try {
     actual = replayText(readFileSync(join(dir, `${name}.in.jsonl`), 'utf8')).stdout;
   } catch (e) {
-    if (e instanceof ReplayFormatError) return { name, passed: false, detail: `input rejected: ${e.message}` };
+    if (e instanceof ReplayFormatError)
+      return { name, passed: false, detail: `input rejected: ${e.message}` };
     throw e;
   }
   const diff = firstDifference(expected, actual);

@@ -82,11 +82,19 @@ export function hexField(obj: Json, field: string, line: number): bigint {
   const raw = obj[field];
   if (raw === undefined) throw new ReplayFormatError(line, field, 'missing');
   if (typeof raw !== 'string') {
-    throw new ReplayFormatError(line, field, `expected a hex string like "0x1000", got ${JSON.stringify(raw)}`);
+    throw new ReplayFormatError(
+      line,
+      field,
+      `expected a hex string like "0x1000", got ${JSON.stringify(raw)}`,
+    );
   }
   const value = parseHex(raw);
   if (value === undefined) {
-    throw new ReplayFormatError(line, field, `${JSON.stringify(raw)} is not a 0x-prefixed hex number of at most 64 bits`);
+    throw new ReplayFormatError(
+      line,
+      field,
+      `${JSON.stringify(raw)} is not a 0x-prefixed hex number of at most 64 bits`,
+    );
   }
   return value;
 }
@@ -118,14 +126,28 @@ export function sizeField(obj: Json, field: string, line: number): AnyPageSize {
   if (raw === undefined) throw new ReplayFormatError(line, field, 'missing');
   const size = typeof raw === 'string' ? pageSizeByName(raw) : undefined;
   if (size === undefined) {
-    throw new ReplayFormatError(line, field, `${JSON.stringify(raw)} is not a page size: use "4KiB", "2MiB" or "1GiB"`);
+    throw new ReplayFormatError(
+      line,
+      field,
+      `${JSON.stringify(raw)} is not a page size: use "4KiB", "2MiB" or "1GiB"`,
+    );
   }
   return size;
 }
 
-function requireAligned(value: number, align: number, line: number, field: string, what: string): void {
+function requireAligned(
+  value: number,
+  align: number,
+  line: number,
+  field: string,
+  what: string,
+): void {
   if (value % align !== 0) {
-    throw new ReplayFormatError(line, field, `${hex(value)} is not ${what}: it must be a multiple of ${hex(align)}`);
+    throw new ReplayFormatError(
+      line,
+      field,
+      `${hex(value)} is not ${what}: it must be a multiple of ${hex(align)}`,
+    );
   }
 }
 
@@ -145,7 +167,11 @@ function parseJsonObject(text: string, line: number): Json {
 function rejectUnknown(obj: Json, allowed: readonly string[], line: number): void {
   for (const key of Object.keys(obj)) {
     if (!allowed.includes(key)) {
-      throw new ReplayFormatError(line, key, `unknown field (this line takes: ${allowed.join(', ')})`);
+      throw new ReplayFormatError(
+        line,
+        key,
+        `unknown field (this line takes: ${allowed.join(', ')})`,
+      );
     }
   }
 }
@@ -153,18 +179,30 @@ function rejectUnknown(obj: Json, allowed: readonly string[], line: number): voi
 function parseHeader(text: string): ReplayHeader {
   const obj = parseJsonObject(text, 1);
   if (obj.format !== 'mapper-replay/1') {
-    throw new ReplayFormatError(1, 'format', `expected "mapper-replay/1", got ${JSON.stringify(obj.format)}`);
+    throw new ReplayFormatError(
+      1,
+      'format',
+      `expected "mapper-replay/1", got ${JSON.stringify(obj.format)}`,
+    );
   }
   rejectUnknown(obj, ['format', 'ram_bytes', 'p4', 'alloc'], 1);
   const ram = hexField(obj, 'ram_bytes', 1);
   if (ram === 0n || ram % 4096n !== 0n || ram > BigInt(Number.MAX_SAFE_INTEGER)) {
-    throw new ReplayFormatError(1, 'ram_bytes', `${hex(ram)} is not a positive multiple of 0x1000 (whole 4 KiB frames)`);
+    throw new ReplayFormatError(
+      1,
+      'ram_bytes',
+      `${hex(ram)} is not a positive multiple of 0x1000 (whole 4 KiB frames)`,
+    );
   }
   const ramBytes = Number(ram);
   const p4 = physField(obj, 'p4', 1);
   requireAligned(p4, 4096, 1, 'p4', '4 KiB aligned');
   if (p4 + 4096 > ramBytes) {
-    throw new ReplayFormatError(1, 'p4', `${hex(p4)}: the level-4 table must lie inside RAM [0x0, ${hex(ramBytes)})`);
+    throw new ReplayFormatError(
+      1,
+      'p4',
+      `${hex(p4)}: the level-4 table must lie inside RAM [0x0, ${hex(ramBytes)})`,
+    );
   }
   const alloc = obj.alloc;
   if (typeof alloc !== 'object' || alloc === null || Array.isArray(alloc)) {
@@ -177,7 +215,11 @@ function parseHeader(text: string): ReplayHeader {
   requireAligned(allocStart, 4096, 1, 'alloc.start', '4 KiB aligned');
   requireAligned(allocEnd, 4096, 1, 'alloc.end', '4 KiB aligned');
   if (allocEnd < allocStart) {
-    throw new ReplayFormatError(1, 'alloc.end', `${hex(allocEnd)} is below alloc.start ${hex(allocStart)}`);
+    throw new ReplayFormatError(
+      1,
+      'alloc.end',
+      `${hex(allocEnd)} is below alloc.start ${hex(allocStart)}`,
+    );
   }
   return { ramBytes, p4, allocStart, allocEnd };
 }
@@ -187,7 +229,11 @@ function parseOp(text: string, line: number): ReplayOp {
   const name = obj.op;
   if (name === undefined) throw new ReplayFormatError(line, 'op', 'missing');
   if (typeof name !== 'string' || !Object.hasOwn(OP_FIELDS, name)) {
-    throw new ReplayFormatError(line, 'op', `unknown operation ${JSON.stringify(name)} (known: ${Object.keys(OP_FIELDS).join(', ')})`);
+    throw new ReplayFormatError(
+      line,
+      'op',
+      `unknown operation ${JSON.stringify(name)} (known: ${Object.keys(OP_FIELDS).join(', ')})`,
+    );
   }
   const op = name as ReplayOpName;
   const fields = OP_FIELDS[op];
@@ -210,7 +256,9 @@ function parseOp(text: string, line: number): ReplayOp {
     page,
     frame,
     flags: fields.includes('flags') ? flagsField(obj, 'flags', line) : undefined,
-    parentFlags: fields.includes('parent_flags') ? flagsField(obj, 'parent_flags', line) : undefined,
+    parentFlags: fields.includes('parent_flags')
+      ? flagsField(obj, 'parent_flags', line)
+      : undefined,
     addr: fields.includes('addr') ? virtField(obj, 'addr', line) : undefined,
   };
 }
@@ -224,7 +272,11 @@ export function parseReplay(text: string): ReplayFile {
   if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
   const first = lines.findIndex((l) => l.trim() !== '');
   if (first !== 0) {
-    throw new ReplayFormatError(first < 0 ? 1 : first + 1, '-', 'the first line must be the mapper-replay/1 header');
+    throw new ReplayFormatError(
+      first < 0 ? 1 : first + 1,
+      '-',
+      'the first line must be the mapper-replay/1 header',
+    );
   }
   const header = parseHeader(lines[0]!.replace(/\r$/, ''));
   const ops: ReplayOp[] = [];

@@ -3,18 +3,23 @@
  * RAM and renders the result stream of the spec, byte for byte.
  */
 
-import { hex, PhysAddr, VirtAddr } from '../addr.ts';
+import { hex, type PhysAddr, VirtAddr } from '../addr.ts';
 import { PhysicalMemory } from '../memory/physical-memory.ts';
 import { PageTableFlags } from '../paging/flags.ts';
 import { PhysFrame } from '../paging/frame.ts';
 import { BumpFrameAllocator } from '../paging/frame-allocator.ts';
-import type { FlagUpdateError, MapToError, TranslateError, UnmapError } from '../paging/mapper/errors.ts';
+import type {
+  FlagUpdateError,
+  MapToError,
+  TranslateError,
+  UnmapError,
+} from '../paging/mapper/errors.ts';
 import { TableFrameOutsideRam } from '../paging/mapper/errors.ts';
 import type { MapperFlush, MapperFlushAll } from '../paging/mapper/flush.ts';
 import { OffsetPageTable } from '../paging/mapper/offset-page-table.ts';
 import { Page } from '../paging/page.ts';
-import { PageTable } from '../paging/page-table.ts';
 import { type AnyPageSize, Size4KiB } from '../paging/page-size.ts';
+import { PageTable } from '../paging/page-table.ts';
 import { CratePanic } from '../paging/panic.ts';
 import type { Result } from '../result.ts';
 import type { ReplayFile, ReplayOp, ReplayOpName } from './format.ts';
@@ -62,8 +67,10 @@ function flushAllLine(r: Result<MapperFlushAll, FlagUpdateError>): string {
   return JSON.stringify({ ok: 'flush_all' });
 }
 
-const page = (op: ReplayOp): Page<AnyPageSize> => Page.fromStartAddressUnchecked(op.page!, op.size!);
-const frame = (op: ReplayOp): PhysFrame<AnyPageSize> => PhysFrame.fromStartAddressUnchecked(op.frame!, op.size!);
+const page = (op: ReplayOp): Page<AnyPageSize> =>
+  Page.fromStartAddressUnchecked(op.page!, op.size!);
+const frame = (op: ReplayOp): PhysFrame<AnyPageSize> =>
+  PhysFrame.fromStartAddressUnchecked(op.frame!, op.size!);
 
 /**
  * The one table from the format's snake_case op names to the crate calls (camelCase here) and
@@ -72,13 +79,19 @@ const frame = (op: ReplayOp): PhysFrame<AnyPageSize> => PhysFrame.fromStartAddre
 const OPS: Readonly<Record<ReplayOpName, (m: ReplayMachine, op: ReplayOp) => string>> = {
   map_to: (m, op) => flushLine(m.mapper.mapTo(page(op), frame(op), op.flags!, m.allocator)),
   map_to_with_table_flags: (m, op) =>
-    flushLine(m.mapper.mapToWithTableFlags(page(op), frame(op), op.flags!, op.parentFlags!, m.allocator)),
+    flushLine(
+      m.mapper.mapToWithTableFlags(page(op), frame(op), op.flags!, op.parentFlags!, m.allocator),
+    ),
   identity_map: (m, op) => flushLine(m.mapper.identityMap(frame(op), op.flags!, m.allocator)),
   unmap: (m, op) => {
     const r = m.mapper.unmap(page(op));
     if (!r.ok) return errorLine(r.error);
     r.value.flush.ignore();
-    return JSON.stringify({ ok: 'flush', page: VirtAddr.hex(op.page!), frame: hex(r.value.frame.startAddress) });
+    return JSON.stringify({
+      ok: 'flush',
+      page: VirtAddr.hex(op.page!),
+      frame: hex(r.value.frame.startAddress),
+    });
   },
   update_flags: (m, op) => flushLine(m.mapper.updateFlags(page(op), op.flags!)),
   set_flags_p4_entry: (m, op) => flushAllLine(m.mapper.setFlagsP4Entry(page(op), op.flags!)),
@@ -86,7 +99,9 @@ const OPS: Readonly<Record<ReplayOpName, (m: ReplayMachine, op: ReplayOp) => str
   set_flags_p2_entry: (m, op) => flushAllLine(m.mapper.setFlagsP2Entry(page(op), op.flags!)),
   translate_page: (m, op) => {
     const r = m.mapper.translatePage(page(op));
-    return r.ok ? JSON.stringify({ ok: 'frame', frame: hex(r.value.startAddress) }) : errorLine(r.error);
+    return r.ok
+      ? JSON.stringify({ ok: 'frame', frame: hex(r.value.startAddress) })
+      : errorLine(r.error);
   },
   translate: (m, op) => {
     const r = m.mapper.translate(op.addr!);
@@ -107,7 +122,9 @@ const OPS: Readonly<Record<ReplayOpName, (m: ReplayMachine, op: ReplayOp) => str
   },
   translate_addr: (m, op) => {
     const a = m.mapper.translateAddr(op.addr!);
-    return a === undefined ? JSON.stringify({ ok: 'none' }) : JSON.stringify({ ok: 'addr', addr: hex(a) });
+    return a === undefined
+      ? JSON.stringify({ ok: 'none' })
+      : JSON.stringify({ ok: 'addr', addr: hex(a) });
   },
 };
 
@@ -123,8 +140,12 @@ export function stateLine(m: ReplayMachine): string {
     // A frame the allocator issued is in RAM unless the header's range leaves it; such a frame
     // could never have been linked (the walk would have stopped with status 2), so skip it.
     if (!m.memory.contains(t, 4096)) continue;
-    const table = new PageTable(m.memory, PhysFrame.fromStartAddressUnchecked(t as PhysAddr, Size4KiB));
-    for (const [i, e] of table.usedEntries()) rows.push(`[${JSON.stringify(hex(t))},${i},${JSON.stringify(hex(e.bits()))}]`);
+    const table = new PageTable(
+      m.memory,
+      PhysFrame.fromStartAddressUnchecked(t as PhysAddr, Size4KiB),
+    );
+    for (const [i, e] of table.usedEntries())
+      rows.push(`[${JSON.stringify(hex(t))},${i},${JSON.stringify(hex(e.bits()))}]`);
   }
   return `{"state":[${rows.join(',')}]}`;
 }

@@ -22,7 +22,10 @@ export type PageAlreadyMapped<S extends PageSize> = {
 };
 
 /** Errors of `mapTo`, `mapToWithTableFlags` and `identityMap` (crate `MapToError<S>`). */
-export type MapToError<S extends PageSize> = FrameAllocationFailed | ParentEntryHugePage | PageAlreadyMapped<S>;
+export type MapToError<S extends PageSize> =
+  | FrameAllocationFailed
+  | ParentEntryHugePage
+  | PageAlreadyMapped<S>;
 /** Errors of `unmap` (crate `UnmapError`). */
 export type UnmapError = ParentEntryHugePage | PageNotMapped | InvalidFrameAddress;
 /** Errors of `updateFlags` and `setFlagsP{4,3,2}Entry` (crate `FlagUpdateError`). */
@@ -31,9 +34,13 @@ export type FlagUpdateError = PageNotMapped | ParentEntryHugePage;
 export type TranslateError = PageNotMapped | ParentEntryHugePage | InvalidFrameAddress;
 
 /** Shared instances of the variants without payload (no allocation on error paths). */
-export const PARENT_ENTRY_HUGE_PAGE: ParentEntryHugePage = Object.freeze({ kind: 'ParentEntryHugePage' });
+export const PARENT_ENTRY_HUGE_PAGE: ParentEntryHugePage = Object.freeze({
+  kind: 'ParentEntryHugePage',
+});
 export const PAGE_NOT_MAPPED: PageNotMapped = Object.freeze({ kind: 'PageNotMapped' });
-export const FRAME_ALLOCATION_FAILED: FrameAllocationFailed = Object.freeze({ kind: 'FrameAllocationFailed' });
+export const FRAME_ALLOCATION_FAILED: FrameAllocationFailed = Object.freeze({
+  kind: 'FrameAllocationFailed',
+});
 
 /**
  * A walk reached an entry whose table frame lies outside simulated RAM. The crate would read

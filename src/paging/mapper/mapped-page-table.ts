@@ -7,20 +7,20 @@
  * returned values: entries are handled as two 32-bit halves in a scratch array.
  */
 
-import { PhysAddr, VirtAddr } from '../../addr.ts';
+import { type PhysAddr, VirtAddr } from '../../addr.ts';
 import type { PhysicalMemory } from '../../memory/physical-memory.ts';
 import { err, ok, type Result } from '../../result.ts';
 import { PARENT_FLAGS_MASK, PageTableFlags } from '../flags.ts';
 import { PhysFrame } from '../frame.ts';
 import type { FrameAllocator, FrameDeallocator } from '../frame-allocator.ts';
 import { Page, type PageRangeInclusive } from '../page.ts';
+import { type AnyPageSize, type PageSize, Size1GiB, Size2MiB, Size4KiB } from '../page-size.ts';
 import { entryAddr, entryHi, entryLo, PageTable } from '../page-table.ts';
 import { indexAt, PageTableLevel } from '../page-table-index.ts';
-import { type AnyPageSize, type PageSize, Size1GiB, Size2MiB, Size4KiB } from '../page-size.ts';
 import { CratePanic } from '../panic.ts';
 import {
-  FRAME_ALLOCATION_FAILED,
   type FlagUpdateError,
+  FRAME_ALLOCATION_FAILED,
   type MapToError,
   PAGE_NOT_MAPPED,
   PARENT_ENTRY_HUGE_PAGE,
@@ -28,7 +28,13 @@ import {
   type TranslateError,
   type UnmapError,
 } from './errors.ts';
-import { FlushLedger, type InvalidationTarget, MapperFlush, MapperFlushAll, NO_INVALIDATION } from './flush.ts';
+import {
+  FlushLedger,
+  type InvalidationTarget,
+  MapperFlush,
+  MapperFlushAll,
+  NO_INVALIDATION,
+} from './flush.ts';
 
 const PRESENT = PageTableFlags.PRESENT as number;
 const HUGE_PAGE = PageTableFlags.HUGE_PAGE as number;
@@ -44,7 +50,12 @@ export type MappedFrame = PhysFrame<Size4KiB> | PhysFrame<Size2MiB> | PhysFrame<
 /** The result of `translate` (crate `TranslateResult`). */
 export type TranslateResult =
   /** A leaf maps the address; `flags` are the leaf's own (parents not folded in). */
-  | { readonly kind: 'Mapped'; readonly frame: MappedFrame; readonly offset: number; readonly flags: PageTableFlags }
+  | {
+      readonly kind: 'Mapped';
+      readonly frame: MappedFrame;
+      readonly offset: number;
+      readonly flags: PageTableFlags;
+    }
   /** No leaf maps the address. */
   | { readonly kind: 'NotMapped' }
   /** The leaf's address is not valid for its size (unreachable without `memory_encryption`). */
@@ -130,7 +141,13 @@ export class MappedPageTable {
     flags: PageTableFlags,
     allocator: FrameAllocator,
   ): Result<MapperFlush<S>, MapToError<S>> {
-    return this.mapToWithTableFlags(page, frame, flags, PageTableFlags.intersection(flags, PARENT_FLAGS_MASK), allocator);
+    return this.mapToWithTableFlags(
+      page,
+      frame,
+      flags,
+      PageTableFlags.intersection(flags, PARENT_FLAGS_MASK),
+      allocator,
+    );
   }
 
   /**
@@ -152,25 +169,41 @@ export class MappedPageTable {
     const leaf = leafLevel(page.size);
     let table = this.p4;
     for (let level = 4; level > leaf; level--) {
-      table = this.createNextTable(table + indexAt(addr, level as PageTableLevel) * 8, parentTableFlags, allocator);
+      table = this.createNextTable(
+        table + indexAt(addr, level as PageTableLevel) * 8,
+        parentTableFlags,
+        allocator,
+      );
       if (table === ALLOCATION_FAILED) return err(FRAME_ALLOCATION_FAILED);
       if (table === HUGE_PARENT) return err(PARENT_ENTRY_HUGE_PAGE);
     }
     const entry = table + indexAt(addr, leaf) * 8;
-    this.memory.loadEntryWords(entry, this.w);
-    if (this.w[0] !== 0 || this.w[1] !== 0) return err({ kind: 'PageAlreadyMapped', frame });
     let leafFlags = flags;
     if (leaf === 1) {
-      // PageTableEntry::set_frame asserts that the flags lack HUGE_PAGE.
-      if ((flags & HUGE_PAGE) !== 0) throw new CratePanic('set_frame called with HUGE_PAGE in the flags of a 4KiB leaf');
+      // PageTableEntry::set_frame asserts that the flags lack HUGE_PAGE, but only a free entry
+      // reaches it: a used one is PageAlreadyMapped first.
+      if ((flags & HUGE_PAGE) !== 0) {
+        this.memory.loadEntryWordsUnchecked(entry, this.w);
+        if (this.w[0] !== 0 || this.w[1] !== 0) return err({ kind: 'PageAlreadyMapped', frame });
+        throw new CratePanic('set_frame called with HUGE_PAGE in the flags of a 4KiB leaf');
+      }
     } else {
       // Huge leaves are written with set_addr and get HUGE_PAGE added.
       leafFlags = (flags | HUGE_PAGE) as PageTableFlags;
     }
     const f = frame.startAddress;
-    // Compare-exchange from zero rather than a store: a concurrent map of the same page on another
-    // CPU then loses cleanly with PageAlreadyMapped instead of silently overwriting the winner.
-    if (!this.memory.compareExchangeEntryWords(entry, 0, 0, entryLo(f, leafFlags), entryHi(f, leafFlags))) {
+    // "Not unused → PageAlreadyMapped, else write" as one compare-exchange from zero: no separate
+    // read is needed, and a concurrent map of the same page on another CPU loses cleanly with
+    // PageAlreadyMapped instead of silently overwriting the winner.
+    if (
+      !this.memory.compareExchangeEntryWords(
+        entry,
+        0,
+        0,
+        entryLo(f, leafFlags),
+        entryHi(f, leafFlags),
+      )
+    ) {
       return err({ kind: 'PageAlreadyMapped', frame });
     }
     return ok(new MapperFlush(page, this.invalidation, this.flushLedger));
@@ -202,7 +235,7 @@ export class MappedPageTable {
     if (table === NOT_MAPPED) return err(PAGE_NOT_MAPPED);
     if (table === HUGE_PARENT) return err(PARENT_ENTRY_HUGE_PAGE);
     const entry = table + indexAt(addr, leaf) * 8;
-    this.memory.loadEntryWords(entry, this.w);
+    this.memory.loadEntryWordsUnchecked(entry, this.w);
     const lo = this.w[0]!;
     const a = entryAddr(lo, this.w[1]!);
     if ((lo & PRESENT) === 0) return err(PAGE_NOT_MAPPED);
@@ -212,7 +245,8 @@ export class MappedPageTable {
     } else {
       // A present level-2/3 entry without HUGE_PAGE is a table: the huge page is split.
       if ((lo & HUGE_PAGE) === 0) return err(PARENT_ENTRY_HUGE_PAGE);
-      if (a % page.size.bytes !== 0) return err({ kind: 'InvalidFrameAddress', addr: a as PhysAddr });
+      if (a % page.size.bytes !== 0)
+        return err({ kind: 'InvalidFrameAddress', addr: a as PhysAddr });
     }
     // set_unused: a plain store of zero, as the crate does (not a compare-exchange).
     this.memory.storeEntryWords(entry, 0, 0);
@@ -226,25 +260,43 @@ export class MappedPageTable {
    * Replaces the leaf's flags, keeping its address (crate `Mapper::update_flags`). Huge sizes add
    * HUGE_PAGE and do not check that the entry really is a huge leaf, as the crate does.
    */
-  updateFlags<S extends AnyPageSize>(page: Page<S>, flags: PageTableFlags): Result<MapperFlush<S>, FlagUpdateError> {
+  updateFlags<S extends AnyPageSize>(
+    page: Page<S>,
+    flags: PageTableFlags,
+  ): Result<MapperFlush<S>, FlagUpdateError> {
     const leaf = leafLevel(page.size);
-    const r = this.setFlagsAt(page.startAddress, leaf, leaf === 1 ? flags : ((flags | HUGE_PAGE) as PageTableFlags));
-    return r === 0 ? ok(new MapperFlush(page, this.invalidation, this.flushLedger)) : err(this.flagError(r));
+    const r = this.setFlagsAt(
+      page.startAddress,
+      leaf,
+      leaf === 1 ? flags : ((flags | HUGE_PAGE) as PageTableFlags),
+    );
+    return r === 0
+      ? ok(new MapperFlush(page, this.invalidation, this.flushLedger))
+      : err(this.flagError(r));
   }
 
   /** Replaces the flags of the level-4 entry on the way to `page` (crate `set_flags_p4_entry`). */
-  setFlagsP4Entry(page: Page<AnyPageSize>, flags: PageTableFlags): Result<MapperFlushAll, FlagUpdateError> {
+  setFlagsP4Entry(
+    page: Page<AnyPageSize>,
+    flags: PageTableFlags,
+  ): Result<MapperFlushAll, FlagUpdateError> {
     return this.setUpperFlags(page.startAddress, 4, flags);
   }
 
   /** Replaces the flags of the level-3 entry (crate `set_flags_p3_entry`); always ParentEntryHugePage for 1 GiB pages. */
-  setFlagsP3Entry(page: Page<AnyPageSize>, flags: PageTableFlags): Result<MapperFlushAll, FlagUpdateError> {
+  setFlagsP3Entry(
+    page: Page<AnyPageSize>,
+    flags: PageTableFlags,
+  ): Result<MapperFlushAll, FlagUpdateError> {
     if (page.size.shift === Size1GiB.shift) return err(PARENT_ENTRY_HUGE_PAGE);
     return this.setUpperFlags(page.startAddress, 3, flags);
   }
 
   /** Replaces the flags of the level-2 entry (crate `set_flags_p2_entry`); always ParentEntryHugePage for huge pages. */
-  setFlagsP2Entry(page: Page<AnyPageSize>, flags: PageTableFlags): Result<MapperFlushAll, FlagUpdateError> {
+  setFlagsP2Entry(
+    page: Page<AnyPageSize>,
+    flags: PageTableFlags,
+  ): Result<MapperFlushAll, FlagUpdateError> {
     if (page.size.shift !== Size4KiB.shift) return err(PARENT_ENTRY_HUGE_PAGE);
     return this.setUpperFlags(page.startAddress, 2, flags);
   }
@@ -259,7 +311,7 @@ export class MappedPageTable {
     const table = this.walkTo(addr, leaf);
     if (table === NOT_MAPPED) return err(PAGE_NOT_MAPPED);
     if (table === HUGE_PARENT) return err(PARENT_ENTRY_HUGE_PAGE);
-    this.memory.loadEntryWords(table + indexAt(addr, leaf) * 8, this.w);
+    this.memory.loadEntryWordsUnchecked(table + indexAt(addr, leaf) * 8, this.w);
     const lo = this.w[0]!;
     const hi = this.w[1]!;
     if (lo === 0 && hi === 0) return err(PAGE_NOT_MAPPED);
@@ -280,7 +332,7 @@ export class MappedPageTable {
     let table = this.p4;
     for (let level = 4; level >= 2; level--) {
       const entry = table + indexAt(addr, level as PageTableLevel) * 8;
-      this.memory.loadEntryWords(entry, this.w);
+      this.memory.loadEntryWordsUnchecked(entry, this.w);
       const lo = this.w[0]!;
       if ((lo & PRESENT) === 0) return NOT_MAPPED_RESULT;
       const a = entryAddr(lo, this.w[1]!);
@@ -300,7 +352,7 @@ export class MappedPageTable {
       }
       table = this.tableAt(entry, a);
     }
-    this.memory.loadEntryWords(table + indexAt(addr, 1) * 8, this.w);
+    this.memory.loadEntryWordsUnchecked(table + indexAt(addr, 1) * 8, this.w);
     const lo = this.w[0]!;
     const hi = this.w[1]!;
     if (lo === 0 && hi === 0) return NOT_MAPPED_RESULT;
@@ -321,7 +373,7 @@ export class MappedPageTable {
     const w = this.w;
     for (let level = 4; level >= 2; level--) {
       const entry = table + indexAt(addr, level as PageTableLevel) * 8;
-      this.memory.loadEntryWords(entry, w);
+      this.memory.loadEntryWordsUnchecked(entry, w);
       const lo = w[0]!;
       if ((lo & PRESENT) === 0) return undefined;
       const a = entryAddr(lo, w[1]!);
@@ -332,7 +384,7 @@ export class MappedPageTable {
       }
       table = this.tableAt(entry, a);
     }
-    this.memory.loadEntryWords(table + indexAt(addr, 1) * 8, w);
+    this.memory.loadEntryWordsUnchecked(table + indexAt(addr, 1) * 8, w);
     if (w[0] === 0 && w[1] === 0) return undefined;
     return (entryAddr(w[0]!, w[1]!) + (addr % 4096)) as PhysAddr;
   }
@@ -354,7 +406,14 @@ export class MappedPageTable {
    * @remarks Like the crate's, this is only safe when no other address space shares these tables.
    */
   cleanUpAddrRange(range: PageRangeInclusive<Size4KiB>, deallocator: FrameDeallocator): void {
-    this.cleanUpTable(this.p4, 4, range.start.startAddress, range.end.startAddress, range.isEmpty(), deallocator);
+    this.cleanUpTable(
+      this.p4,
+      4,
+      range.start.startAddress,
+      range.end.startAddress,
+      range.isEmpty(),
+      deallocator,
+    );
   }
 
   private cleanUpTable(
@@ -373,26 +432,41 @@ export class MappedPageTable {
       const to = indexAt(last, level);
       for (let i = from; i <= to; i++) {
         const entry = table + i * 8;
-        this.memory.loadEntryWords(entry, this.w);
+        this.memory.loadEntryWordsUnchecked(entry, this.w);
         const lo = this.w[0]!;
         if ((lo & PRESENT) === 0 || (lo & HUGE_PAGE) !== 0) continue;
         const child = this.tableAt(entry, entryAddr(lo, this.w[1]!));
         const childFirst = Math.max(tableBase + i * span, first);
         const childLast = Math.min(tableBase + i * span + span - 4096, last);
-        if (this.cleanUpTable(child, (level - 1) as PageTableLevel, childFirst, childLast, childFirst > childLast, deallocator)) {
+        if (
+          this.cleanUpTable(
+            child,
+            (level - 1) as PageTableLevel,
+            childFirst,
+            childLast,
+            childFirst > childLast,
+            deallocator,
+          )
+        ) {
           this.memory.storeEntryWords(entry, 0, 0);
-          deallocator.deallocateFrame(PhysFrame.fromStartAddressUnchecked(child as PhysAddr, Size4KiB));
+          deallocator.deallocateFrame(
+            PhysFrame.fromStartAddressUnchecked(child as PhysAddr, Size4KiB),
+          );
         }
       }
     }
-    return new PageTable(this.memory, PhysFrame.fromStartAddressUnchecked(table as PhysAddr, Size4KiB)).isEmpty();
+    return new PageTable(
+      this.memory,
+      PhysFrame.fromStartAddressUnchecked(table as PhysAddr, Size4KiB),
+    ).isEmpty();
   }
 
   // ---- walking ------------------------------------------------------------------------------
 
   /** Checks that a table an entry points to lies in RAM before anything reads it. */
   private tableAt(entry: number, table: number): number {
-    if (table + 4096 > this.memory.bytes) throw new TableFrameOutsideRam(entry, table, this.memory.bytes);
+    if (table + 4096 > this.memory.bytes)
+      throw new TableFrameOutsideRam(entry, table, this.memory.bytes);
     return table;
   }
 
@@ -404,7 +478,7 @@ export class MappedPageTable {
     let table = this.p4;
     for (let l = 4; l > level; l--) {
       const entry = table + indexAt(addr, l as PageTableLevel) * 8;
-      this.memory.loadEntryWords(entry, this.w);
+      this.memory.loadEntryWordsUnchecked(entry, this.w);
       const lo = this.w[0]!;
       if ((lo & PRESENT) === 0) return NOT_MAPPED;
       if ((lo & HUGE_PAGE) !== 0) return HUGE_PARENT;
@@ -417,9 +491,13 @@ export class MappedPageTable {
    * The crate's `create_next_table`: returns the table below `entry`, creating it if the entry is
    * unused, or ALLOCATION_FAILED / HUGE_PARENT.
    */
-  private createNextTable(entry: number, insertFlags: PageTableFlags, allocator: FrameAllocator): number {
+  private createNextTable(
+    entry: number,
+    insertFlags: PageTableFlags,
+    allocator: FrameAllocator,
+  ): number {
     const mem = this.memory;
-    mem.loadEntryWords(entry, this.w);
+    mem.loadEntryWordsUnchecked(entry, this.w);
     let lo = this.w[0]!;
     let hi = this.w[1]!;
     let fresh = false;
@@ -428,7 +506,9 @@ export class MappedPageTable {
       if (frame === undefined) return ALLOCATION_FAILED;
       // PageTableEntry::set_frame asserts that the flags lack HUGE_PAGE.
       if ((insertFlags & HUGE_PAGE) !== 0) {
-        throw new CratePanic('set_frame called with HUGE_PAGE in the parent table flags of a new entry');
+        throw new CratePanic(
+          'set_frame called with HUGE_PAGE in the parent table flags of a new entry',
+        );
       }
       const table = this.tableAt(entry, frame.startAddress);
       // Zeroed before it is linked, not after as in the crate: a walker on another CPU must never
@@ -445,7 +525,7 @@ export class MappedPageTable {
         // Another mapper linked a table here first: use theirs and give our frame back.
         this.lostTableRaces++;
         if (isDeallocator(allocator)) allocator.deallocateFrame(frame);
-        mem.loadEntryWords(entry, this.w);
+        mem.loadEntryWordsUnchecked(entry, this.w);
         lo = this.w[0]!;
         hi = this.w[1]!;
       }
@@ -456,7 +536,7 @@ export class MappedPageTable {
         // set_flags(old | insert): flags are only ever added. An atomic OR keeps the address and
         // any ACCESSED bit a walker sets meanwhile.
         mem.fetchOrEntry(entry, PageTableFlags.bits(insertFlags));
-        mem.loadEntryWords(entry, this.w);
+        mem.loadEntryWordsUnchecked(entry, this.w);
         lo = this.w[0]!;
         hi = this.w[1]!;
       }
@@ -474,7 +554,7 @@ export class MappedPageTable {
     const table = this.walkTo(addr, level);
     if (table < 0) return table;
     const entry = table + indexAt(addr, level as PageTableLevel) * 8;
-    this.memory.loadEntryWords(entry, this.w);
+    this.memory.loadEntryWordsUnchecked(entry, this.w);
     const lo = this.w[0]!;
     const hi = this.w[1]!;
     if (lo === 0 && hi === 0) return NOT_MAPPED;
@@ -485,9 +565,15 @@ export class MappedPageTable {
     return 0;
   }
 
-  private setUpperFlags(addr: number, level: 2 | 3 | 4, flags: PageTableFlags): Result<MapperFlushAll, FlagUpdateError> {
+  private setUpperFlags(
+    addr: number,
+    level: 2 | 3 | 4,
+    flags: PageTableFlags,
+  ): Result<MapperFlushAll, FlagUpdateError> {
     const r = this.setFlagsAt(addr, level, flags);
-    return r === 0 ? ok(new MapperFlushAll(this.invalidation, this.flushLedger)) : err(this.flagError(r));
+    return r === 0
+      ? ok(new MapperFlushAll(this.invalidation, this.flushLedger))
+      : err(this.flagError(r));
   }
 
   private flagError(code: number): FlagUpdateError {
