@@ -36,6 +36,11 @@ export class MemoryError extends Error {
 export type Width = 1 | 2 | 4 | 8;
 
 const FRAME_BYTES = 4096;
+/**
+ * The largest RAM: V8 (Node 20) cannot make a typed-array view longer than 2^32 elements, and a
+ * Uint8Array view covers every byte.
+ */
+export const MAX_RAM_BYTES = 2 ** 32;
 
 // Entry words are split into halves by index (lo = 2k, hi = 2k + 1), which assumes a
 // little-endian host, as every platform Node runs SharedArrayBuffer on today.
@@ -61,6 +66,12 @@ export class PhysicalMemory {
     let buffer: SharedArrayBuffer;
     if (typeof bytesOrBuffer === 'number') {
       const n = bytesOrBuffer;
+      if (Number.isSafeInteger(n) && n > MAX_RAM_BYTES) {
+        throw new MemoryError(
+          'InvalidSize',
+          `RAM size ${hex(n)} is too large: this host supports at most ${hex(MAX_RAM_BYTES)} bytes (4 GiB, the longest typed array)`,
+        );
+      }
       if (!Number.isSafeInteger(n) || n <= 0 || n % FRAME_BYTES !== 0) {
         throw new MemoryError(
           'InvalidSize',
@@ -77,10 +88,14 @@ export class PhysicalMemory {
       }
     } else {
       buffer = bytesOrBuffer;
-      if (buffer.byteLength === 0 || buffer.byteLength % FRAME_BYTES !== 0) {
+      if (
+        buffer.byteLength === 0 ||
+        buffer.byteLength % FRAME_BYTES !== 0 ||
+        buffer.byteLength > MAX_RAM_BYTES
+      ) {
         throw new MemoryError(
           'InvalidSize',
-          `buffer of ${buffer.byteLength} bytes is not whole 4 KiB frames`,
+          `buffer of ${buffer.byteLength} bytes is not whole 4 KiB frames between 4 KiB and 4 GiB`,
         );
       }
     }
