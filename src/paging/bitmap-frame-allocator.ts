@@ -43,9 +43,12 @@ const MAX_FRAMES = 0x7fff_ffff;
  * `compareExchange` and released with `Atomics.and`, never a plain read-modify-write.
  *
  * Hint invariant: once every call has returned, the hint is at most the lowest bitmap word with a
- * free bit, so single-threaded use returns exactly the lowest free frame, and no thread ever
- * reports "full" while a free frame is left. Frames are handed out with stale contents: the
- * mapper zeroes the ones it uses as page tables.
+ * free bit. So single-threaded use returns exactly the lowest free frame, and "full" (undefined)
+ * is never stale: a call that begins after a free has returned, and after the calls in flight
+ * during that free have returned, finds the freed frame. Under contention each call still takes
+ * the lowest frame it sees free, but "lowest" is only as exact as the race allows.
+ *
+ * Frames are handed out with stale contents: the mapper zeroes the ones it uses as page tables.
  */
 export class BitmapFrameAllocator implements FrameAllocator, FrameDeallocator {
   /** The first frame's address. */
