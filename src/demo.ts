@@ -26,9 +26,11 @@ const allocator = BitmapFrameAllocator.create({ start: 0x1000, end: 0x10_0000 })
 const p4 = PhysFrame.fromStartAddressUnchecked(PhysAddr.zero, Size4KiB);
 const mapper = new OffsetPageTable(memory, p4);
 
-log(`smpsim — ${RAM_BYTES / 2 ** 20} MiB of simulated RAM in one SharedArrayBuffer; level-4 table at ${hex(p4.startAddress)}`);
+log(
+  `smpsim — ${RAM_BYTES / 2 ** 20} MiB of simulated RAM in one SharedArrayBuffer; level-4 table at ${hex(p4.startAddress)}`,
+);
 log();
-log('1. Mapping pages with the x86_64 crate\'s Mapper (OffsetPageTable::map_to):');
+log("1. Mapping pages with the x86_64 crate's Mapper (OffsetPageTable::map_to):");
 
 interface Mapping {
   readonly what: string;
@@ -69,13 +71,21 @@ for (const m of mappings) {
   if (!r.ok) throw new Error(`demo mapping failed: ${r.error.kind}`);
   // One CPU and no TLB yet: the obligation is settled by invalidating nothing.
   r.value.flush();
-  log(`   ${m.what.padEnd(22)} ${String(m.page).padEnd(36)} -> ${String(m.frame).padEnd(30)} ${PageTableFlags.names(m.flags)}`);
+  log(
+    `   ${m.what.padEnd(22)} ${String(m.page).padEnd(36)} -> ${String(m.frame).padEnd(30)} ${PageTableFlags.names(m.flags)}`,
+  );
 }
 log(`   page-table frames taken from the allocator: ${allocator.allocatedFrames().length}`);
 
 log();
 log('2. Translating addresses; every entry the 4-level walk reads:');
-const probes = [0x40_0123n, 0x4012_3456n, 0xffff_8000_0000_1abcn, 0xffff_ff80_1234_5678n, 0x50_0000n];
+const probes = [
+  0x40_0123n,
+  0x4012_3456n,
+  0xffff_8000_0000_1abcn,
+  0xffff_ff80_1234_5678n,
+  0x50_0000n,
+];
 for (const a of probes) {
   const addr = VirtAddr.new(a);
   const t = mapper.translate(addr);
@@ -85,29 +95,41 @@ for (const a of probes) {
       : '-> not mapped';
   log(`   ${VirtAddr.hex(addr)} ${result}`);
   for (const s of traceWalk(memory, p4.startAddress, addr)) {
-    log(`      P${s.level}[${String(s.index).padStart(3)}] @ ${hex(s.table + s.index * 8).padEnd(8)} = ${s.entry}  => ${s.outcome}`);
+    log(
+      `      P${s.level}[${String(s.index).padStart(3)}] @ ${hex(s.table + s.index * 8).padEnd(8)} = ${s.entry}  => ${s.outcome}`,
+    );
   }
 }
 
 log();
 log('3. MapperFlush is #[must_use] in Rust; here the flush ledger catches one that is dropped:');
 const heap = Page.containingAddress(v(0x4000_0000), Size2MiB);
-const downgraded = mapper.updateFlags(heap, PageTableFlags.of(PRESENT, USER_ACCESSIBLE, NO_EXECUTE));
+const downgraded = mapper.updateFlags(
+  heap,
+  PageTableFlags.of(PRESENT, USER_ACCESSIBLE, NO_EXECUTE),
+);
 if (!downgraded.ok) throw new Error('update_flags failed');
 // Deliberately neither flush() nor ignore(): another CPU could keep writing through its TLB.
 const pending = mapper.flushLedger.pending();
 log(`   update_flags(${heap}, read-only) returned a MapperFlush; neither flushed nor ignored`);
-log(`   ledger: ${mapper.flushLedger.created} created, ${mapper.flushLedger.flushed} flushed, ${mapper.flushLedger.ignored} ignored, ${pending.length} pending -> dropped flush for ${pending.map((f) => ('page' in f ? String(f.page()) : 'all')).join(', ')}`);
+log(
+  `   ledger: ${mapper.flushLedger.created} created, ${mapper.flushLedger.flushed} flushed, ${mapper.flushLedger.ignored} ignored, ${pending.length} pending -> dropped flush for ${pending.map((f) => ('page' in f ? String(f.page()) : 'all')).join(', ')}`,
+);
 downgraded.value.flush();
 
 log();
 log('4. Conformance with the Rust crate: the bundled mapper-replay/1 samples, byte for byte:');
 const samples = fileURLToPath(new URL('../test/fixtures/replay-samples/', import.meta.url));
 const verdicts = checkDirectory(samples);
-for (const verdict of verdicts) log(`   ${verdict.passed ? 'PASS' : 'FAIL'} ${verdict.name}${verdict.detail ? `: ${verdict.detail}` : ''}`);
+for (const verdict of verdicts)
+  log(
+    `   ${verdict.passed ? 'PASS' : 'FAIL'} ${verdict.name}${verdict.detail ? `: ${verdict.detail}` : ''}`,
+  );
 const failed = verdicts.filter((x) => !x.passed).length;
 log(`   ${verdicts.length - failed} passed, ${failed} failed`);
 
 log();
-log('Next: CPUs with private TLBs, shootdown protocols and the hazard checker (see the README roadmap).');
+log(
+  'Next: CPUs with private TLBs, shootdown protocols and the hazard checker (see the README roadmap).',
+);
 process.exitCode = failed > 0 ? 1 : 0;

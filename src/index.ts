@@ -2,8 +2,21 @@
  * smpsim's public API: re-exports only (like the crate's `paging/mod.rs`).
  */
 
-export { hex, NotAnInteger, PhysAddr, PhysAddrNotValid, parseHex, VirtAddr, VirtAddrNotValid } from './addr.ts';
-export { MemoryError, type MemoryErrorKind, PhysicalMemory, type Width } from './memory/physical-memory.ts';
+export {
+  hex,
+  NotAnInteger,
+  PhysAddr,
+  PhysAddrNotValid,
+  parseHex,
+  VirtAddr,
+  VirtAddrNotValid,
+} from './addr.ts';
+export {
+  MemoryError,
+  type MemoryErrorKind,
+  PhysicalMemory,
+  type Width,
+} from './memory/physical-memory.ts';
 export { BitmapFrameAllocator } from './paging/bitmap-frame-allocator.ts';
 export { FlagsNotValid, PageTableFlags } from './paging/flags.ts';
 export { PhysFrame, type PhysFrameRange, type PhysFrameRangeInclusive } from './paging/frame.ts';
@@ -14,9 +27,13 @@ export {
   type FrameDeallocator,
 } from './paging/frame-allocator.ts';
 export * from './paging/mapper/index.ts';
-export { AddressNotAligned, as4KiBPageRange, Page, type PageRange, type PageRangeInclusive } from './paging/page.ts';
-export { type FrameError, PageTable, PageTableEntry } from './paging/page-table.ts';
-export { indexAt, PageOffset, PageTableIndex, PageTableLevel } from './paging/page-table-index.ts';
+export {
+  AddressNotAligned,
+  as4KiBPageRange,
+  Page,
+  type PageRange,
+  type PageRangeInclusive,
+} from './paging/page.ts';
 export {
   type AnyPageSize,
   type NotGiantPageSize,
@@ -26,6 +43,8 @@ export {
   Size2MiB,
   Size4KiB,
 } from './paging/page-size.ts';
+export { type FrameError, PageTable, PageTableEntry } from './paging/page-table.ts';
+export { indexAt, PageOffset, PageTableIndex, PageTableLevel } from './paging/page-table-index.ts';
 export { CratePanic } from './paging/panic.ts';
 export { BlockRange } from './paging/range.ts';
 export { traceWalk, type WalkStep } from './paging/walk-trace.ts';

@@ -21,7 +21,10 @@ function blocks(section: string): [string, string][] {
 }
 
 describe('README API example', () => {
-  const [[lang, code], [outLang, output]] = blocks('API example') as [[string, string], [string, string]];
+  const [[lang, code], [outLang, output]] = blocks('API example') as [
+    [string, string],
+    [string, string],
+  ];
 
   it('is examples/quickstart.ts verbatim', () => {
     expect(lang).toBe('ts');
