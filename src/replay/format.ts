@@ -4,6 +4,7 @@
  */
 
 import { hex, PhysAddr, parseHex, VirtAddr } from '../addr.ts';
+import { MAX_RAM_BYTES } from '../memory/physical-memory.ts';
 import { PageTableFlags } from '../paging/flags.ts';
 import { type AnyPageSize, pageSizeByName } from '../paging/page-size.ts';
 
@@ -88,6 +89,13 @@ export function hexField(obj: Json, field: string, line: number): bigint {
       `expected a hex string like "0x1000", got ${JSON.stringify(raw)}`,
     );
   }
+  if (/^0x[0-9a-fA-F]+$/.test(raw) && raw !== raw.toLowerCase()) {
+    throw new ReplayFormatError(
+      line,
+      field,
+      `${JSON.stringify(raw)}: hex digits must be lowercase`,
+    );
+  }
   const value = parseHex(raw);
   if (value === undefined) {
     throw new ReplayFormatError(
@@ -135,18 +143,20 @@ export function sizeField(obj: Json, field: string, line: number): AnyPageSize {
   return size;
 }
 
+/** Throws unless `value` is a multiple of `align`; `shown` is the value as the input wrote it. */
 function requireAligned(
   value: number,
   align: number,
   line: number,
   field: string,
   what: string,
+  shown: string = hex(value),
 ): void {
   if (value % align !== 0) {
     throw new ReplayFormatError(
       line,
       field,
-      `${hex(value)} is not ${what}: it must be a multiple of ${hex(align)}`,
+      `${shown} is not ${what}: it must be a multiple of ${hex(align)}`,
     );
   }
 }
@@ -187,7 +197,14 @@ function parseHeader(text: string): ReplayHeader {
   }
   rejectUnknown(obj, ['format', 'ram_bytes', 'p4', 'alloc'], 1);
   const ram = hexField(obj, 'ram_bytes', 1);
-  if (ram === 0n || ram % 4096n !== 0n || ram > BigInt(Number.MAX_SAFE_INTEGER)) {
+  if (ram > BigInt(MAX_RAM_BYTES)) {
+    throw new ReplayFormatError(
+      1,
+      'ram_bytes',
+      `${hex(ram)} is too large: simulated RAM is at most ${hex(MAX_RAM_BYTES)} bytes (4 GiB, the longest typed array)`,
+    );
+  }
+  if (ram === 0n || ram % 4096n !== 0n) {
     throw new ReplayFormatError(
       1,
       'ram_bytes',
@@ -208,10 +225,11 @@ function parseHeader(text: string): ReplayHeader {
   if (typeof alloc !== 'object' || alloc === null || Array.isArray(alloc)) {
     throw new ReplayFormatError(1, 'alloc', 'expected an object {"start":"0x…","end":"0x…"}');
   }
-  const a = alloc as Json;
-  rejectUnknown(a, ['start', 'end'], 1);
-  const allocStart = physField(a, 'start', 1);
-  const allocEnd = physField(a, 'end', 1);
+  // Re-keyed so that every error names the nested field as `alloc.start` / `alloc.end`.
+  const a = Object.fromEntries(Object.entries(alloc as Json).map(([k, v]) => [`alloc.${k}`, v]));
+  rejectUnknown(a, ['alloc.start', 'alloc.end'], 1);
+  const allocStart = physField(a, 'alloc.start', 1);
+  const allocEnd = physField(a, 'alloc.end', 1);
   requireAligned(allocStart, 4096, 1, 'alloc.start', '4 KiB aligned');
   requireAligned(allocEnd, 4096, 1, 'alloc.end', '4 KiB aligned');
   if (allocEnd < allocStart) {
@@ -242,7 +260,7 @@ function parseOp(text: string, line: number): ReplayOp {
   let page: VirtAddr | undefined;
   if (fields.includes('page')) {
     page = virtField(obj, 'page', line);
-    requireAligned(page, size!.bytes, line, 'page', `aligned to ${size!.name}`);
+    requireAligned(page, size!.bytes, line, 'page', `aligned to ${size!.name}`, VirtAddr.hex(page));
   }
   let frame: PhysAddr | undefined;
   if (fields.includes('frame')) {
