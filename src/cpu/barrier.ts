@@ -1,0 +1,108 @@
+/**
+ * `BarrierBoard`: the shared state of the scenario `barrier` instruction, in an `Int32Array` so
+ * that CPUs on any host (one thread or many) rendezvous through the same words.
+ *
+ * Each barrier *instance* is one (name, occurrence) pair: the k-th time a program reaches barrier
+ * N meets the k-th occurrence of N in every other program that has one. A CPU that halts or faults
+ * before reaching an instance withdraws from it, so nobody waits for it (scenario spec).
+ */
+
+/** Words per instance: arrived, required, released. */
+const WORDS = 3;
+const ARRIVED = 0;
+const REQUIRED = 1;
+const RELEASED = 2;
+
+/** The barrier instances of a set of programs, and their shared words. */
+export class BarrierBoard {
+  /** The shared words; `blockedIndex` values index into this array. */
+  readonly words: Int32Array;
+  /** Instance names, for messages: `name#k`. */
+  readonly names: readonly string[];
+  /** `instanceOf[cpu][pc]`: the instance a CPU's barrier instruction at `pc` belongs to, or -1. */
+  readonly instanceOf: readonly (readonly number[])[];
+
+  private constructor(words: Int32Array, names: string[], instanceOf: number[][]) {
+    this.words = words;
+    this.names = names;
+    this.instanceOf = instanceOf;
+  }
+
+  /**
+   * Numbers the instances of `programs` (each a list of barrier names or undefined per
+   * instruction) and sets each instance's `required` count to the CPUs that have it.
+   */
+  static create(programs: readonly (readonly (string | undefined)[])[]): BarrierBoard {
+    const ids = new Map<string, number>();
+    const names: string[] = [];
+    const required: number[] = [];
+    const instanceOf = programs.map((program) => {
+      const seen = new Map<string, number>();
+      return program.map((name) => {
+        if (name === undefined) return -1;
+        const k = seen.get(name) ?? 0;
+        seen.set(name, k + 1);
+        const key = `${name}#${k}`;
+        let id = ids.get(key);
+        if (id === undefined) {
+          id = names.length;
+          ids.set(key, id);
+          names.push(key);
+          required.push(0);
+        }
+        required[id]!++;
+        return id;
+      });
+    });
+    const words = new Int32Array(new SharedArrayBuffer(Math.max(1, names.length) * WORDS * 4));
+    required.forEach((n, id) => {
+      words[id * WORDS + REQUIRED] = n;
+    });
+    return new BarrierBoard(words, names, instanceOf);
+  }
+
+  /** Records that a CPU reached instance `id`; true when the barrier is now open. */
+  arrive(id: number): boolean {
+    // The add and the check below pair with withdraw(): whichever of the two sees the final
+    // counts opens the barrier, so it opens exactly when the last live participant arrives.
+    Atomics.add(this.words, id * WORDS + ARRIVED, 1);
+    return this.openIfComplete(id);
+  }
+
+  /** A halted CPU will never reach instance `id`: stop waiting for it. */
+  withdraw(id: number): void {
+    Atomics.sub(this.words, id * WORDS + REQUIRED, 1);
+    this.openIfComplete(id);
+  }
+
+  /** True once instance `id` opened. */
+  isOpen(id: number): boolean {
+    return Atomics.load(this.words, id * WORDS + RELEASED) !== 0;
+  }
+
+  /** CPUs that reached instance `id` so far. */
+  arrived(id: number): number {
+    return Atomics.load(this.words, id * WORDS + ARRIVED);
+  }
+
+  /** CPUs instance `id` still waits for in all (participants that have not withdrawn). */
+  required(id: number): number {
+    return Atomics.load(this.words, id * WORDS + REQUIRED);
+  }
+
+  /** The word index a waiting CPU blocks on (it changes from 0 when the barrier opens). */
+  releaseWord(id: number): number {
+    return id * WORDS + RELEASED;
+  }
+
+  private openIfComplete(id: number): boolean {
+    const base = id * WORDS;
+    if (Atomics.load(this.words, base + ARRIVED) >= Atomics.load(this.words, base + REQUIRED)) {
+      // Wakes waiters on a worker host; the deterministic host sees the word change.
+      Atomics.store(this.words, base + RELEASED, 1);
+      Atomics.notify(this.words, base + RELEASED);
+      return true;
+    }
+    return this.isOpen(id);
+  }
+}

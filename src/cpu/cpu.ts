@@ -1,0 +1,679 @@
+/**
+ * `Cpu`: one simulated x86_64 core, pure and step-driven (DESIGN decision 1). `step()` executes one
+ * instruction and returns Ran, Halted or Blocked; it never waits. Every host (one thread, or one
+ * worker per CPU) drives the same code.
+ */
+
+import { hex, type PhysAddr, VirtAddr } from '../addr.ts';
+import { MemoryError, type PhysicalMemory } from '../memory/physical-memory.ts';
+import type { BitmapFrameAllocator } from '../paging/bitmap-frame-allocator.ts';
+import { PhysFrame } from '../paging/frame.ts';
+import { FrameAllocatorError } from '../paging/frame-allocator.ts';
+import type { InvalidationTarget, MapperFlush, MapperFlushAll } from '../paging/mapper/flush.ts';
+import { OffsetPageTable } from '../paging/mapper/offset-page-table.ts';
+import { Page } from '../paging/page.ts';
+import { type AnyPageSize, Size4KiB } from '../paging/page-size.ts';
+import { CratePanic } from '../paging/panic.ts';
+import type { Result } from '../result.ts';
+import type { FrameOperand, Instruction, Register } from '../scenarios/scenario.ts';
+import { EvictReason, FlushOutcome, MaintenanceOp, TraceKind } from '../trace/record.ts';
+import type { TraceRing } from '../trace/ring.ts';
+import type { BarrierBoard } from './barrier.ts';
+import { type CostModel, DEFAULT_COST_MODEL } from './cost-model.ts';
+import {
+  type AccessKind,
+  type PageFault,
+  PF_FETCH,
+  PF_PRESENT,
+  PF_USER,
+  PF_WRITE,
+} from './fault.ts';
+import {
+  TLB_DIRTY,
+  TLB_GLOBAL,
+  TLB_NX,
+  TLB_USER,
+  TLB_WRITABLE,
+  Tlb,
+  type TlbConfig,
+} from './tlb.ts';
+import { Walker, WalkOutcome } from './walker.ts';
+
+/** What one `step()` did. */
+export enum StepResult {
+  /** An instruction executed (or faulted, which also stops the CPU: see `status`). */
+  Ran = 0,
+  /** The CPU has stopped; stepping it again does nothing. */
+  Halted = 1,
+  /** The CPU waits until `words[blockedIndex]` differs from `blockedExpected`. */
+  Blocked = 2,
+}
+
+/** Why a CPU is no longer running. */
+export type CpuStatus = 'running' | 'halted' | 'faulted' | 'failed';
+
+/** An address space a CPU can load into CR3. */
+export interface AddressSpaceRef {
+  readonly name: string;
+  readonly pcid: number;
+  /** The level-4 table frame. */
+  readonly p4: PhysFrame<Size4KiB>;
+}
+
+/** Machine-wide state every CPU shares (RAM, allocator, address spaces, barriers). */
+export interface CpuEnvironment {
+  readonly memory: PhysicalMemory;
+  readonly allocator: BitmapFrameAllocator;
+  readonly spaces: ReadonlyMap<string, AddressSpaceRef>;
+  readonly barriers: BarrierBoard;
+}
+
+/** One CPU's configuration. */
+export interface CpuConfig {
+  readonly id: number;
+  readonly tlb: TlbConfig;
+  /** CR4.PGE: GLOBAL leaves make global TLB entries. */
+  readonly pge: boolean;
+  /** CR4.PCIDE: TLB entries are tagged with the PCID in CR3. */
+  readonly pcide: boolean;
+  /** CR0.WP. */
+  readonly wp: boolean;
+  /** EFER.NXE. */
+  readonly nxe: boolean;
+  /** The address space in CR3 at start. */
+  readonly addressSpace: string;
+  readonly program: readonly Instruction[];
+  readonly costs?: CostModel;
+  /** Where the CPU appends its trace records; none: no trace (benchmarks). */
+  readonly trace?: TraceRing;
+}
+
+/** A Mapper call (or allocator call) that returned an error; the program goes on. */
+export interface MapperErrorRecord {
+  readonly cpu: number;
+  readonly step: number;
+  readonly op: string;
+  readonly err: string;
+}
+
+/** A page fault the CPU took (it stops the program). */
+export interface FaultRecord extends PageFault {
+  readonly cpu: number;
+  readonly step: number;
+  readonly pc: number;
+}
+
+const REGISTERS = 16;
+const ACCESS_CODE: Record<AccessKind, number> = { read: 0, write: 1, fetch: 2 };
+
+function regIndex(reg: Register): number {
+  return Number(reg.slice(1));
+}
+
+/**
+ * One simulated CPU: registers, a private TLB, a walker, and a straight-line program.
+ *
+ * @remarks Hosts set `now` (the global step, or any monotonically increasing stamp) before each
+ * `step()`; trace records and fault reports carry it.
+ */
+export class Cpu {
+  readonly id: number;
+  readonly tlb: Tlb;
+  readonly walker: Walker;
+  readonly costs: CostModel;
+  /** General registers r0..r15, each as [lo, hi] 32-bit halves: no BigInt on the hot path. */
+  readonly regs = new Uint32Array(REGISTERS * 2);
+  /** CR3: the level-4 table and the PCID (0 unless CR4.PCIDE). */
+  cr3Table: number;
+  cr3Pcid: number;
+  /** The name of the address space in CR3. */
+  addressSpace: string;
+  /** CR4.PGE (toggled by `toggle_pge`, which leaves it set). */
+  pge: boolean;
+  readonly pcide: boolean;
+  readonly wp: boolean;
+  readonly nxe: boolean;
+  /** CR2: the last faulting address. */
+  cr2 = 0;
+  /** Index of the next instruction. */
+  pc = 0;
+  /** Modeled cycles spent so far (see `cost-model.ts`). */
+  cycles = 0;
+  /** Global step stamp, set by the host before each `step()`. */
+  now = 0;
+  status: CpuStatus = 'running';
+  /** Why the CPU failed (`status === 'failed'`): an assertion or a machine error. */
+  failure: string | undefined;
+  /** The obligation returned by this CPU's last Mapper call, until flushed or ignored. */
+  pendingFlush: MapperFlush<AnyPageSize> | MapperFlushAll | undefined;
+  readonly faults: FaultRecord[] = [];
+  readonly mapperErrors: MapperErrorRecord[] = [];
+  /** Counters by reason (v86/gem5 habit): read them at any time. */
+  readonly stats = {
+    instructions: 0,
+    tlbHits: 0,
+    tlbMisses: 0,
+    tlbMissDirtyRewalk: 0,
+    walks: 0,
+    faults: 0,
+    evictions: 0,
+  };
+  /** When blocked: the shared word array, index and the value it waits to change from. */
+  blockedWords: Int32Array | undefined;
+  blockedIndex = 0;
+  blockedExpected = 0;
+
+  private readonly env: CpuEnvironment;
+  private readonly program: readonly Instruction[];
+  private readonly trace: TraceRing | undefined;
+  private readonly mappers = new Map<string, OffsetPageTable>();
+  private readonly invalidation: InvalidationTarget;
+  /** The barrier instance this CPU arrived at and waits on, or -1. */
+  private waitingBarrier = -1;
+  private readonly evictHook: (slot: number) => void;
+  private evictReason: EvictReason = EvictReason.Capacity;
+
+  constructor(config: CpuConfig, env: CpuEnvironment) {
+    this.id = config.id;
+    this.env = env;
+    this.program = config.program;
+    this.trace = config.trace;
+    this.costs = config.costs ?? DEFAULT_COST_MODEL;
+    this.tlb = new Tlb(config.tlb);
+    this.pge = config.pge;
+    this.pcide = config.pcide;
+    this.wp = config.wp;
+    this.nxe = config.nxe;
+    this.walker = new Walker(env.memory, (entry, bits, level) =>
+      this.record(TraceKind.AdSet, entry, bits, level, 0),
+    );
+    const space = this.space(config.addressSpace);
+    this.addressSpace = space.name;
+    this.cr3Table = space.p4.startAddress;
+    this.cr3Pcid = this.pcide ? space.pcid : 0;
+    this.evictHook = (slot) => {
+      this.stats.evictions++;
+      this.record(
+        TraceKind.TlbEvict,
+        this.tlb.pageStartOf(slot),
+        this.tlb.frameOf(slot),
+        this.tlb.attrOf(slot),
+        this.evictReason,
+      );
+    };
+    // MapperFlush.flush() on this CPU: the local half of every protocol (`none` is only this).
+    this.invalidation = {
+      invalidatePage: (page) => this.invlpg(page.startAddress),
+      invalidateAll: () => this.reloadCr3(),
+    };
+  }
+
+  /** Register `i` as a 64-bit value. */
+  register(i: number): bigint {
+    return (BigInt(this.regs[i * 2 + 1]!) << 32n) | BigInt(this.regs[i * 2]!);
+  }
+
+  /** Sets register `i`. */
+  setRegister(i: number, value: bigint): void {
+    const v = BigInt.asUintN(64, value);
+    this.regs[i * 2] = Number(v & 0xffff_ffffn);
+    this.regs[i * 2 + 1] = Number(v >> 32n);
+  }
+
+  /** True when the CPU has stopped for good. */
+  get halted(): boolean {
+    return this.status !== 'running';
+  }
+
+  /** Executes one instruction (or resumes a blocked one). */
+  step(): StepResult {
+    if (this.status !== 'running') return StepResult.Halted;
+    if (this.waitingBarrier >= 0) {
+      // Resuming a barrier wait: proceed once it opened, else stay blocked on the same word.
+      if (!this.env.barriers.isOpen(this.waitingBarrier)) return StepResult.Blocked;
+      this.waitingBarrier = -1;
+      this.blockedWords = undefined;
+      this.pc++;
+      return StepResult.Ran;
+    }
+    if (this.pc >= this.program.length) {
+      this.halt('halted');
+      return StepResult.Halted;
+    }
+    const ins = this.program[this.pc]!;
+    this.stats.instructions++;
+    this.cycles += this.costs.instruction;
+    this.record(TraceKind.Instruction, this.pc, 0, 0, 0);
+    try {
+      const r = this.execute(ins);
+      if (r === StepResult.Ran && this.status === 'running') this.pc++;
+      return r;
+    } catch (e) {
+      // A machine error (not a #PF): RAM access outside the buffer, a crate panic in a Mapper
+      // call. The CPU stops with the reason; the host reports it.
+      if (e instanceof MemoryError || e instanceof CratePanic) {
+        this.fail(`cpu ${this.id}, instruction ${this.pc} (${ins.op}): ${e.message}`);
+        return StepResult.Ran;
+      }
+      throw e;
+    }
+  }
+
+  private execute(ins: Instruction): StepResult {
+    switch (ins.op) {
+      case 'load': {
+        const pa = this.translate(ins.addr, 'read', ins.user);
+        if (pa < 0) return StepResult.Ran;
+        this.readInto(regIndex(ins.reg), pa, ins.width);
+        this.record(TraceKind.Access, ins.addr, pa, ins.width, ACCESS_CODE.read);
+        return StepResult.Ran;
+      }
+      case 'store': {
+        const pa = this.translate(ins.addr, 'write', ins.user);
+        if (pa < 0) return StepResult.Ran;
+        this.env.memory.writeValue(pa, ins.width, ins.value);
+        this.record(TraceKind.Access, ins.addr, pa, ins.width, ACCESS_CODE.write);
+        return StepResult.Ran;
+      }
+      case 'fetch': {
+        const pa = this.translate(ins.addr, 'fetch', ins.user);
+        if (pa >= 0) this.record(TraceKind.Access, ins.addr, pa, 1, ACCESS_CODE.fetch);
+        return StepResult.Ran;
+      }
+      case 'map_to':
+      case 'unmap':
+      case 'update_flags':
+      case 'set_flags_p4_entry':
+      case 'set_flags_p3_entry':
+      case 'set_flags_p2_entry':
+        this.mapperCall(ins);
+        return StepResult.Ran;
+      case 'flush':
+      case 'ignore': {
+        const pending = this.pendingFlush;
+        if (pending === undefined) return StepResult.Ran;
+        this.pendingFlush = undefined;
+        const page = 'page' in pending ? pending.page().startAddress : -1;
+        if (ins.op === 'flush') pending.flush();
+        else pending.ignore();
+        this.record(
+          TraceKind.Flush,
+          page,
+          ins.op === 'flush' ? FlushOutcome.Flushed : FlushOutcome.Ignored,
+          0,
+          0,
+        );
+        return StepResult.Ran;
+      }
+      case 'invlpg':
+        this.invlpg(ins.addr);
+        return StepResult.Ran;
+      case 'flush_all':
+        this.reloadCr3();
+        return StepResult.Ran;
+      case 'toggle_pge': {
+        // Clearing CR4.PGE flushes the whole TLB, GLOBAL entries included (SDM §4.10.4.1);
+        // setting it again leaves the TLB empty.
+        this.evictReason = EvictReason.PgeToggle;
+        const n = this.tlb.flushAll(this.evictHook);
+        this.pge = true;
+        this.cycles += this.costs.pgeToggle;
+        this.record(TraceKind.Maintenance, MaintenanceOp.TogglePge, -1, -1, n);
+        return StepResult.Ran;
+      }
+      case 'mov_cr3':
+        this.movCr3(ins.as, ins.noflush);
+        return StepResult.Ran;
+      case 'invpcid': {
+        const pcid = ins.type === 0 || ins.type === 1 ? ins.pcid : -1;
+        const addr = ins.type === 0 ? ins.addr : VirtAddr.zero;
+        this.evictReason = EvictReason.Invpcid;
+        const n = this.tlb.invpcid(ins.type, Math.max(pcid, 0), addr, this.evictHook);
+        this.cycles += this.costs.invpcid;
+        this.record(
+          TraceKind.Maintenance,
+          MaintenanceOp.Invpcid,
+          ins.type === 0 ? ins.addr : -1,
+          pcid,
+          n,
+        );
+        return StepResult.Ran;
+      }
+      case 'alloc_frame': {
+        const frame = this.env.allocator.allocateFrame();
+        if (frame === undefined) {
+          this.setRegister(regIndex(ins.reg), 0n);
+          this.mapperErrors.push({
+            cpu: this.id,
+            step: this.now,
+            op: 'alloc_frame',
+            err: 'FrameAllocationFailed',
+          });
+          return StepResult.Ran;
+        }
+        // The scenario spec promises a zeroed frame.
+        this.env.memory.zeroFrame(frame.startAddress);
+        this.setRegister(regIndex(ins.reg), BigInt(frame.startAddress));
+        this.record(TraceKind.FrameAlloc, frame.startAddress, 0, 0, 0);
+        return StepResult.Ran;
+      }
+      case 'free_frame': {
+        const addr = this.frameOperand(ins.frame, Size4KiB);
+        if (addr < 0) return StepResult.Ran;
+        try {
+          this.env.allocator.deallocateFrame(
+            PhysFrame.fromStartAddressUnchecked(addr as PhysAddr, Size4KiB),
+          );
+          this.record(TraceKind.FrameFree, addr, 0, 0, 0);
+        } catch (e) {
+          if (!(e instanceof FrameAllocatorError)) throw e;
+          this.mapperErrors.push({ cpu: this.id, step: this.now, op: 'free_frame', err: e.kind });
+        }
+        return StepResult.Ran;
+      }
+      case 'barrier': {
+        const id = this.env.barriers.instanceOf[this.id]?.[this.pc] ?? -1;
+        if (id < 0 || this.env.barriers.arrive(id)) return StepResult.Ran;
+        this.waitingBarrier = id;
+        this.blockedWords = this.env.barriers.words;
+        this.blockedIndex = this.env.barriers.releaseWord(id);
+        this.blockedExpected = 0;
+        return StepResult.Blocked;
+      }
+      case 'assert': {
+        const actual = this.register(regIndex(ins.reg));
+        if (actual !== BigInt.asUintN(64, ins.value)) {
+          this.fail(
+            `cpu ${this.id}, instruction ${this.pc}: assert ${ins.reg} == ${hex(BigInt.asUintN(64, ins.value))} failed: ${ins.reg} is ${hex(actual)}`,
+          );
+        }
+        return StepResult.Ran;
+      }
+    }
+  }
+
+  // ---- translation ---------------------------------------------------------------------------
+
+  /**
+   * Translates `addr` through the TLB (the fast path) or the walker (the cold path). Returns the
+   * physical address, or -1 after delivering a page fault (the CPU then stops).
+   */
+  translate(addr: VirtAddr, kind: AccessKind, user: boolean): number {
+    const tlb = this.tlb;
+    const slot = tlb.lookup(addr, this.cr3Pcid);
+    if (slot >= 0) {
+      const attr = tlb.attrOf(slot);
+      const write = kind === 'write';
+      // Rights are checked against what the entry cached, not the page tables (SDM §4.10.2.2):
+      // this is what makes a permission downgrade without a flush observable.
+      if (
+        (user && (attr & TLB_USER) === 0) ||
+        (write && (attr & TLB_WRITABLE) === 0 && (user || this.wp)) ||
+        (kind === 'fetch' && (attr & TLB_NX) !== 0)
+      ) {
+        // A #PF invalidates the TLB entries for the faulting address (SDM §4.10.4.1).
+        this.evictReason = EvictReason.Invlpg;
+        tlb.invlpg(addr, this.cr3Pcid, this.evictHook);
+        return this.fault(
+          addr,
+          PF_PRESENT |
+            (write ? PF_WRITE : 0) |
+            (user ? PF_USER : 0) |
+            (kind === 'fetch' ? PF_FETCH : 0),
+        );
+      }
+      if (!write || (attr & TLB_DIRTY) !== 0) {
+        this.stats.tlbHits++;
+        this.cycles += this.costs.tlbHit;
+        const pa = tlb.physAddrOf(slot, addr);
+        this.record(TraceKind.TlbHit, addr, slot, tlb.frameOf(slot), ACCESS_CODE[kind]);
+        return pa;
+      }
+      // A write through an entry cached with DIRTY clear walks again to set DIRTY (SDM §4.8).
+      this.stats.tlbMissDirtyRewalk++;
+    }
+    return this.translateSlow(addr, kind, user);
+  }
+
+  private translateSlow(addr: VirtAddr, kind: AccessKind, user: boolean): number {
+    this.stats.tlbMisses++;
+    this.record(TraceKind.TlbMiss, addr, 0, 0, ACCESS_CODE[kind]);
+    const w = this.walker;
+    const outcome = w.walk(this.cr3Table, addr, kind, user, this);
+    this.stats.walks++;
+    this.cycles += w.entriesRead * this.costs.walkLevel + w.adUpdates * this.costs.adUpdate;
+    if (outcome === WalkOutcome.Fault) {
+      this.record(TraceKind.Walk, addr, w.entriesRead, w.adUpdates, -1);
+      return this.fault(addr, w.errorCode);
+    }
+    if (outcome === WalkOutcome.TableOutsideRam) {
+      this.fail(
+        `cpu ${this.id}: page walk for ${VirtAddr.hex(addr)} reached table ${hex(w.badTable)} outside RAM`,
+      );
+      return -1;
+    }
+    this.record(TraceKind.Walk, addr, w.entriesRead, w.adUpdates, w.frame);
+    let attr = 0;
+    if (w.global && this.pge) attr |= TLB_GLOBAL;
+    if (w.writable) attr |= TLB_WRITABLE;
+    if (w.user) attr |= TLB_USER;
+    if (w.noExecute) attr |= TLB_NX;
+    if (w.dirty) attr |= TLB_DIRTY;
+    this.evictReason = EvictReason.Capacity;
+    const slot = this.tlb.fill(
+      VirtAddr.newUnchecked(w.pageStart),
+      w.sizeShift,
+      w.frame as PhysAddr,
+      this.cr3Pcid,
+      attr,
+      this.evictHook,
+    );
+    this.record(TraceKind.TlbFill, w.pageStart, w.frame, this.tlb.attrOf(slot), this.cr3Pcid);
+    return w.frame + (addr - w.pageStart);
+  }
+
+  private fault(addr: number, errorCode: number): number {
+    this.cr2 = addr;
+    this.stats.faults++;
+    this.cycles += this.costs.faultEntry;
+    this.faults.push({ cpu: this.id, step: this.now, pc: this.pc, addr, errorCode });
+    this.record(TraceKind.Fault, addr, errorCode, 0, 0);
+    // The scenario ISA has no handler: a fault stops the program (spec).
+    this.halt('faulted');
+    return -1;
+  }
+
+  private readInto(reg: number, pa: number, width: 1 | 2 | 4 | 8): void {
+    const mem = this.env.memory;
+    if (width === 8) {
+      const v = mem.read64(pa);
+      this.regs[reg * 2] = Number(v & 0xffff_ffffn);
+      this.regs[reg * 2 + 1] = Number(v >> 32n);
+    } else {
+      this.regs[reg * 2] = mem.read(pa, width);
+      this.regs[reg * 2 + 1] = 0;
+    }
+  }
+
+  // ---- TLB maintenance -----------------------------------------------------------------------
+
+  /** `invlpg addr`: evicts that page's entries of the current PCID, GLOBAL ones too. */
+  invlpg(addr: VirtAddr): void {
+    this.evictReason = EvictReason.Invlpg;
+    const n = this.tlb.invlpg(addr, this.cr3Pcid, this.evictHook);
+    this.cycles += this.costs.invlpg;
+    this.record(TraceKind.Maintenance, MaintenanceOp.Invlpg, addr, this.cr3Pcid, n);
+  }
+
+  /** Reloads CR3 with its own value (the crate's `tlb::flush_all`): GLOBAL entries survive. */
+  reloadCr3(): void {
+    this.evictReason = EvictReason.Cr3;
+    const n = this.tlb.flushNonGlobal(this.pcide ? this.cr3Pcid : undefined, this.evictHook);
+    this.cycles += this.costs.cr3Write;
+    this.record(TraceKind.Maintenance, MaintenanceOp.FlushAll, -1, this.cr3Pcid, n);
+  }
+
+  /**
+   * `mov cr3`: switch to another address space. Without PCIDs every non-global entry goes; with
+   * PCIDs only the new PCID's non-global entries go, and none with the no-flush bit (bit 63).
+   */
+  movCr3(name: string, noflush: boolean): void {
+    const space = this.space(name);
+    this.addressSpace = name;
+    this.cr3Table = space.p4.startAddress;
+    this.cr3Pcid = this.pcide ? space.pcid : 0;
+    this.cycles += this.costs.cr3Write;
+    this.record(TraceKind.Cr3Write, this.cr3Table, this.cr3Pcid, this.pcide && noflush ? 1 : 0, 0);
+    if (this.pcide && noflush) return;
+    this.evictReason = EvictReason.Cr3;
+    this.tlb.flushNonGlobal(this.pcide ? this.cr3Pcid : undefined, this.evictHook);
+  }
+
+  // ---- Mapper calls --------------------------------------------------------------------------
+
+  /** The Mapper of an address space as seen from this CPU (its flushes invalidate this TLB). */
+  mapperFor(name: string): OffsetPageTable {
+    let m = this.mappers.get(name);
+    if (m === undefined) {
+      m = new OffsetPageTable(this.env.memory, this.space(name).p4, VirtAddr.zero, {
+        invalidation: this.invalidation,
+      });
+      this.mappers.set(name, m);
+    }
+    return m;
+  }
+
+  private mapperCall(
+    ins: Extract<
+      Instruction,
+      { op: 'map_to' | 'unmap' | 'update_flags' | `set_flags_p${2 | 3 | 4}_entry` }
+    >,
+  ): void {
+    this.dropPendingFlush();
+    this.cycles += this.costs.mapperCall;
+    const mapper = this.mapperFor(this.addressSpace);
+    const page = Page.fromStartAddressUnchecked(ins.page, ins.size);
+    let r: Result<MapperFlush<AnyPageSize> | MapperFlushAll, { kind: string }>;
+    let frameOut = -1;
+    switch (ins.op) {
+      case 'map_to': {
+        const f = this.frameOperand(ins.frame, ins.size);
+        if (f < 0) return;
+        frameOut = f;
+        r = mapper.mapTo(
+          page,
+          PhysFrame.fromStartAddressUnchecked(f as PhysAddr, ins.size),
+          ins.flags,
+          this.env.allocator,
+        );
+        break;
+      }
+      case 'unmap': {
+        const u = mapper.unmap(page);
+        if (u.ok) {
+          frameOut = u.value.frame.startAddress;
+          if (ins.reg !== undefined) this.setRegister(regIndex(ins.reg), BigInt(frameOut));
+          r = { ok: true, value: u.value.flush };
+        } else r = u;
+        break;
+      }
+      case 'update_flags':
+        r = mapper.updateFlags(page, ins.flags);
+        break;
+      case 'set_flags_p4_entry':
+        r = mapper.setFlagsP4Entry(page, ins.flags);
+        break;
+      case 'set_flags_p3_entry':
+        r = mapper.setFlagsP3Entry(page, ins.flags);
+        break;
+      case 'set_flags_p2_entry':
+        r = mapper.setFlagsP2Entry(page, ins.flags);
+        break;
+    }
+    this.record(
+      TraceKind.Mapper,
+      MAPPER_OPS.indexOf(ins.op),
+      ins.page,
+      frameOut,
+      r.ok ? 0 : 1 + (MAPPER_ERRORS as readonly string[]).indexOf(r.error.kind),
+    );
+    if (r.ok) this.pendingFlush = r.value;
+    else this.mapperErrors.push({ cpu: this.id, step: this.now, op: ins.op, err: r.error.kind });
+  }
+
+  /** The frame address a `frame` operand names, or -1 after failing the CPU for a bad value. */
+  private frameOperand(operand: FrameOperand, size: AnyPageSize): number {
+    if (typeof operand === 'number') return operand;
+    const v = this.register(regIndex(operand.reg));
+    if (v >= 1n << 52n || Number(v) % size.bytes !== 0) {
+      this.fail(
+        `cpu ${this.id}, instruction ${this.pc}: ${operand.reg} = ${hex(v)} is not a ${size.name}-aligned frame below 2^52`,
+      );
+      return -1;
+    }
+    return Number(v);
+  }
+
+  /** A new Mapper call (or a halt) drops an obligation that was neither flushed nor ignored. */
+  private dropPendingFlush(): void {
+    const pending = this.pendingFlush;
+    if (pending === undefined) return;
+    this.pendingFlush = undefined;
+    this.record(
+      TraceKind.Flush,
+      'page' in pending ? pending.page().startAddress : -1,
+      FlushOutcome.Dropped,
+      0,
+      0,
+    );
+  }
+
+  // ---- stopping ------------------------------------------------------------------------------
+
+  private halt(status: 'halted' | 'faulted' | 'failed'): void {
+    if (this.status !== 'running') return;
+    this.status = status;
+    this.dropPendingFlush();
+    // Withdraw from every barrier still ahead in the program: nobody waits for a stopped CPU.
+    const mine = this.env.barriers.instanceOf[this.id] ?? [];
+    for (let pc = this.waitingBarrier >= 0 ? this.pc + 1 : this.pc; pc < mine.length; pc++) {
+      const id = mine[pc]!;
+      if (id >= 0) this.env.barriers.withdraw(id);
+    }
+    this.record(TraceKind.Halt, status === 'halted' ? 0 : status === 'faulted' ? 1 : 2, 0, 0, 0);
+  }
+
+  private fail(message: string): void {
+    this.failure = message;
+    this.halt('failed');
+  }
+
+  private space(name: string): AddressSpaceRef {
+    const s = this.env.spaces.get(name);
+    if (s === undefined)
+      throw new Error(`cpu ${this.id}: unknown address space ${JSON.stringify(name)}`);
+    return s;
+  }
+
+  private record(kind: TraceKind, a: number, b: number, c: number, d: number): void {
+    this.trace?.push(kind, this.id, this.now, a, b, c, d);
+  }
+}
+
+/** Mapper ops in the order their index is recorded in `TraceKind.Mapper` records. */
+export const MAPPER_OPS = [
+  'map_to',
+  'unmap',
+  'update_flags',
+  'set_flags_p4_entry',
+  'set_flags_p3_entry',
+  'set_flags_p2_entry',
+] as const;
+/** Mapper error kinds in the order their index (plus one) is recorded. */
+export const MAPPER_ERRORS = [
+  'FrameAllocationFailed',
+  'ParentEntryHugePage',
+  'PageAlreadyMapped',
+  'PageNotMapped',
+  'InvalidFrameAddress',
+] as const;
