@@ -541,8 +541,10 @@ export class MappedPageTable {
         hi = this.w[1]!;
       }
     }
-    if ((lo & HUGE_PAGE) !== 0) return HUGE_PARENT;
+    // The walk step checks PRESENT before HUGE_PAGE (the crate's `entry.frame()` reports
+    // FrameNotPresent first), so a non-present huge entry panics rather than reporting a huge parent.
     if ((lo & PRESENT) === 0) throw new CratePanic('entry should be mapped at this point');
+    if ((lo & HUGE_PAGE) !== 0) return HUGE_PARENT;
     return this.tableAt(entry, entryAddr(lo, hi));
   }
 
