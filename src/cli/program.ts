@@ -1,14 +1,17 @@
 /**
  * The `smpsim` command line: subcommands, their options and their exit statuses.
  *
- * Exit statuses: 0 success; 1 a check failed (`replay --check`); 2 bad input or usage (the
- * message names the file, line and field); 3 the crate would have panicked (`replay`).
+ * Exit statuses: 0 success; 1 a check failed (`replay --check`), or a `run` ended with a failed
+ * `assert` or a deadlock; 2 bad input or usage (the message names the file, line and field, or the
+ * scenario path); 3 the crate would have panicked (`replay`).
  */
 
 import { Command, CommanderError } from 'commander';
 import { MemoryError } from '../memory/physical-memory.ts';
 import { ReplayFormatError } from '../replay/format.ts';
+import { ScenarioError } from '../scenarios/load.ts';
 import { type Io, replayCheckCommand, replayCommand } from './replay.ts';
+import { listCommand, type RunOptions, runCommand } from './run.ts';
 import { UsageError } from './usage-error.ts';
 
 const processIo: Io = {
@@ -18,7 +21,12 @@ const processIo: Io = {
 
 /** Errors that are the user's input, reported in one line with status 2. */
 function isInputError(e: unknown): e is Error {
-  return e instanceof UsageError || e instanceof ReplayFormatError || e instanceof MemoryError;
+  return (
+    e instanceof UsageError ||
+    e instanceof ReplayFormatError ||
+    e instanceof ScenarioError ||
+    e instanceof MemoryError
+  );
 }
 
 /** Runs the CLI with `argv` (without the node and script entries); resolves to the exit status. */
@@ -47,6 +55,26 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
           throw new UsageError('replay: missing FILE (or - for standard input, or --check DIR)');
         status = replayCommand(file, io);
       }
+    });
+
+  program
+    .command('run')
+    .description('run a smpsim-scenario/1 file or a built-in scenario and print its timeline')
+    .argument('<scenario>', 'a scenario file, or the name of a built-in scenario (smpsim list)')
+    .option('--protocol <p>', "shootdown protocol (default: the scenario's); this build: none")
+    .option('--host <h>', 'deterministic (default); workers arrives with the SMP layer')
+    .option('--seed <n>', 'seed of the deterministic scheduler (default 1)')
+    .option('--schedule <s>', 'explicit CPU order, e.g. 0,1*3,0 (then the seed continues)')
+    .option('--json', 'print the JSON report instead of the timeline')
+    .action((ref: string, opts: RunOptions) => {
+      status = runCommand(ref, opts, io);
+    });
+
+  program
+    .command('list')
+    .description('list the built-in scenarios')
+    .action(() => {
+      status = listCommand(io);
     });
 
   try {

@@ -164,6 +164,7 @@ export class Cpu {
   blockedExpected = 0;
 
   private readonly env: CpuEnvironment;
+  private readonly scratch = new Uint32Array(2);
   private readonly program: readonly Instruction[];
   private readonly trace: TraceRing | undefined;
   private readonly mappers = new Map<string, OffsetPageTable>();
@@ -231,6 +232,7 @@ export class Cpu {
     if (this.waitingBarrier >= 0) {
       // Resuming a barrier wait: proceed once it opened, else stay blocked on the same word.
       if (!this.env.barriers.isOpen(this.waitingBarrier)) return StepResult.Blocked;
+      this.record(TraceKind.BarrierPass, this.waitingBarrier, 1, 0, 0);
       this.waitingBarrier = -1;
       this.blockedWords = undefined;
       this.pc++;
@@ -373,7 +375,12 @@ export class Cpu {
       }
       case 'barrier': {
         const id = this.env.barriers.instanceOf[this.id]?.[this.pc] ?? -1;
-        if (id < 0 || this.env.barriers.arrive(id)) return StepResult.Ran;
+        if (id < 0) return StepResult.Ran;
+        if (this.env.barriers.arrive(id)) {
+          this.record(TraceKind.BarrierPass, id, 0, 0, 0);
+          return StepResult.Ran;
+        }
+        this.record(TraceKind.BarrierWait, id, 0, 0, 0);
         this.waitingBarrier = id;
         this.blockedWords = this.env.barriers.words;
         this.blockedIndex = this.env.barriers.releaseWord(id);
@@ -486,6 +493,14 @@ export class Cpu {
   private readInto(reg: number, pa: number, width: 1 | 2 | 4 | 8): void {
     const mem = this.env.memory;
     if (width === 8) {
+      if (pa % 8 === 0) {
+        // Aligned: one validated pair of 32-bit loads (atomic as a whole, like an x86 aligned
+        // 8-byte load), straight into the register halves with no BigInt.
+        mem.loadEntryWords(pa, this.scratch);
+        this.regs[reg * 2] = this.scratch[0]!;
+        this.regs[reg * 2 + 1] = this.scratch[1]!;
+        return;
+      }
       const v = mem.read64(pa);
       this.regs[reg * 2] = Number(v & 0xffff_ffffn);
       this.regs[reg * 2 + 1] = Number(v >> 32n);

@@ -49,6 +49,10 @@ export enum TraceKind {
   FrameAlloc = 15,
   /** The CPU stopped: a = 0 halted, 1 faulted, 2 assertion failed. */
   Halt = 16,
+  /** The CPU blocked at a barrier that is not open yet: a = barrier instance. */
+  BarrierWait = 17,
+  /** The CPU went through a barrier: a = barrier instance, b = 1 if it had waited. */
+  BarrierPass = 18,
 }
 
 /** Why an entry left the TLB. */

@@ -1,0 +1,112 @@
+/**
+ * `smpsim run FILE|NAME` and `smpsim list`: load a scenario (a file, or a built-in by name), run
+ * it on a host, and print the timeline or the JSON report.
+ */
+
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { buildRunReport } from '../report/run-report.ts';
+import { renderTimeline } from '../report/timeline.ts';
+import { loadScenario } from '../scenarios/load.ts';
+import { PROTOCOLS, type Protocol, type Scenario } from '../scenarios/scenario.ts';
+import { parseSchedule, runDeterministic } from '../smp/hosts/deterministic.ts';
+import { Machine } from '../smp/machine.ts';
+import type { Io } from './replay.ts';
+import { UsageError } from './usage-error.ts';
+
+/** Where the built-in scenarios live (one JSON file per scenario, named after it). */
+export const BUILTIN_DIR = fileURLToPath(new URL('../../scenarios/', import.meta.url));
+
+/** Protocols whose remote half exists in this build. */
+const IMPLEMENTED_PROTOCOLS: readonly Protocol[] = ['none'];
+
+/** Options of `smpsim run`. */
+export interface RunOptions {
+  readonly protocol?: string;
+  readonly host?: string;
+  readonly seed?: string;
+  readonly schedule?: string;
+  readonly json?: boolean;
+}
+
+/** Reads a scenario from a path, or from the built-in library when `ref` names no file. */
+export function resolveScenario(ref: string): Scenario {
+  if (existsSync(ref) && statSync(ref).isFile())
+    return loadScenario(readFileSync(ref, 'utf8'), ref);
+  const builtin = `${BUILTIN_DIR}${ref}.json`;
+  if (/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(ref) && existsSync(builtin)) {
+    return loadScenario(readFileSync(builtin, 'utf8'), `${ref} (built-in)`);
+  }
+  throw new UsageError(
+    `run: ${ref} is neither a scenario file nor a built-in scenario (see smpsim list)`,
+  );
+}
+
+function parseSeed(text: string | undefined): number {
+  if (text === undefined) return 1;
+  if (!/^\d+$/.test(text) || Number(text) > 0xffff_ffff) {
+    throw new UsageError(`run: --seed ${text} must be an integer from 0 to 4294967295`);
+  }
+  return Number(text);
+}
+
+/** Runs a scenario; returns 0, or 1 when a CPU failed an assertion or the run deadlocked. */
+export function runCommand(ref: string, opts: RunOptions, io: Io): number {
+  const scenario = resolveScenario(ref);
+  const protocol = (opts.protocol ?? scenario.machine.protocol) as Protocol;
+  if (!PROTOCOLS.includes(protocol)) {
+    throw new UsageError(`run: --protocol ${protocol} is not one of ${PROTOCOLS.join(', ')}`);
+  }
+  if (!IMPLEMENTED_PROTOCOLS.includes(protocol)) {
+    throw new UsageError(
+      `run: protocol ${protocol}${opts.protocol === undefined ? ' (the scenario default)' : ''} is not available yet: this build has the local flush only; use --protocol none`,
+    );
+  }
+  const host = opts.host ?? 'deterministic';
+  if (host !== 'deterministic') {
+    throw new UsageError(
+      host === 'workers'
+        ? 'run: --host workers is not available yet (worker-thread CPUs are the next milestone); use --host deterministic'
+        : `run: --host ${host} is not one of deterministic, workers`,
+    );
+  }
+  const seed = parseSeed(opts.seed);
+  let schedule: number[] | undefined;
+  try {
+    schedule = opts.schedule === undefined ? undefined : parseSchedule(opts.schedule);
+  } catch (e) {
+    throw new UsageError(`run: --schedule: ${(e as Error).message}`);
+  }
+  const machine = Machine.fromScenario(scenario);
+  let run: ReturnType<typeof runDeterministic>;
+  try {
+    run = runDeterministic(machine, { seed, ...(schedule === undefined ? {} : { schedule }) });
+  } catch (e) {
+    if (e instanceof Error && e.name === 'ScheduleError')
+      throw new UsageError(`run: --schedule: ${e.message}`);
+    throw e;
+  }
+  const report = buildRunReport(machine, run, { protocol, host, seed });
+  io.out(
+    opts.json
+      ? `${JSON.stringify(report)}\n`
+      : renderTimeline(scenario, run.schedule, run.records, report),
+  );
+  return report.failures.length > 0 || report.deadlock !== undefined ? 1 : 0;
+}
+
+/** Lists the built-in scenarios with the first sentence of each description. */
+export function listCommand(io: Io): number {
+  const names = existsSync(BUILTIN_DIR)
+    ? readdirSync(BUILTIN_DIR)
+        .filter((f) => f.endsWith('.json'))
+        .map((f) => f.slice(0, -5))
+        .sort()
+    : [];
+  for (const name of names) {
+    const s = loadScenario(readFileSync(`${BUILTIN_DIR}${name}.json`, 'utf8'), name);
+    const first = s.description.split(/(?<=\.)\s/)[0] ?? '';
+    io.out(`${name.padEnd(32)} ${s.machine.cpus} CPUs  ${first}\n`);
+  }
+  return 0;
+}
