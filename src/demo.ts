@@ -1,11 +1,14 @@
 /**
  * `npm start`: what smpsim can do so far. Builds an address space in simulated RAM with the Mapper,
  * maps 4 KiB, 2 MiB and 1 GiB pages, prints each translation with the entries its walk reads,
- * shows a dropped `MapperFlush` being detected, and checks the bundled replay samples.
+ * shows a dropped `MapperFlush` being detected, checks the bundled replay samples, and runs two
+ * CPUs to show a stale TLB hit after an unmap that was flushed only locally.
  */
 
 import { fileURLToPath } from 'node:url';
 import { hex, PhysAddr, VirtAddr } from './addr.ts';
+import { resolveScenario } from './cli/run.ts';
+import type { Cpu } from './cpu/cpu.ts';
 import { PhysicalMemory } from './memory/physical-memory.ts';
 import { BitmapFrameAllocator } from './paging/bitmap-frame-allocator.ts';
 import { PageTableFlags } from './paging/flags.ts';
@@ -15,6 +18,9 @@ import { Page } from './paging/page.ts';
 import { type AnyPageSize, Size1GiB, Size2MiB, Size4KiB } from './paging/page-size.ts';
 import { traceWalk } from './paging/walk-trace.ts';
 import { checkDirectory } from './replay/check.ts';
+import { formatSchedule, runDeterministic } from './smp/hosts/deterministic.ts';
+import { Machine } from './smp/machine.ts';
+import { TraceKind } from './trace/record.ts';
 
 const { PRESENT, WRITABLE, USER_ACCESSIBLE, GLOBAL, NO_EXECUTE } = PageTableFlags;
 const log = (s = '') => process.stdout.write(`${s}\n`);
@@ -129,7 +135,25 @@ const failed = verdicts.filter((x) => !x.passed).length;
 log(`   ${verdicts.length - failed} passed, ${failed} failed`);
 
 log();
+log('5. Two CPUs with private TLBs (deterministic host, protocol none = local invlpg only):');
+const machine = Machine.fromScenario(resolveScenario('unmap-without-shootdown'));
+const run = runDeterministic(machine, { seed: 1 });
+const [cpu0, cpu1] = machine.cpus as [Cpu, Cpu];
+const space = machine.setup.spaces.get('A')!;
+const stalePage = VirtAddr.new(0x40_0000);
+const lastLoad = run.records.filter((r) => r.cpu === 1 && r.kind === TraceKind.TlbHit).at(-1);
 log(
-  'Next: CPUs with private TLBs, shootdown protocols and the hazard checker (see the README roadmap).',
+  `   cpu0 unmapped ${VirtAddr.hex(stalePage)} and flushed: its own TLB entry is gone (${cpu0.stats.evictions} evicted)`,
 );
+log(`   the page tables now say: ${space.mapper.translate(stalePage).kind}`);
+log(
+  `   cpu1 loads ${VirtAddr.hex(stalePage)} again: ${lastLoad ? `TLB HIT on its stale entry -> frame ${hex(lastLoad.c)}` : 'TLB miss'}, r1 = ${hex(cpu1.register(1))}`,
+);
+log('   -> a stale translation: the unmapped frame is still readable (and writable) from cpu1.');
+log(
+  `   replay this interleaving: ./bin/smpsim.js run unmap-without-shootdown --protocol none --schedule '${formatSchedule(run.schedule)}'`,
+);
+
+log();
+log('Next: shootdown protocols on worker threads and the hazard checker (see the README status).');
 process.exitCode = failed > 0 ? 1 : 0;
