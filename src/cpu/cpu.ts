@@ -15,6 +15,7 @@ import { Page } from '../paging/page.ts';
 import { type AnyPageSize, Size4KiB } from '../paging/page-size.ts';
 import { CratePanic } from '../paging/panic.ts';
 import type { Result } from '../result.ts';
+import { INSTRUCTION_OPS } from '../scenarios/load.ts';
 import type { FrameOperand, Instruction, Register } from '../scenarios/scenario.ts';
 import { EvictReason, FlushOutcome, MaintenanceOp, TraceKind } from '../trace/record.ts';
 import type { TraceRing } from '../trace/ring.ts';
@@ -173,11 +174,16 @@ export class Cpu {
   private waitingBarrier = -1;
   private readonly evictHook: (slot: number) => void;
   private evictReason: EvictReason = EvictReason.Capacity;
+  /** During a fill: the page being filled (so a refresh in place is not reported), else -1. */
+  private refillPage = -1;
+  /** `opIndex[pc]`: the instruction's index in INSTRUCTION_OPS, recorded in Instruction records. */
+  private readonly opIndex: readonly number[];
 
   constructor(config: CpuConfig, env: CpuEnvironment) {
     this.id = config.id;
     this.env = env;
     this.program = config.program;
+    this.opIndex = config.program.map((ins) => INSTRUCTION_OPS.indexOf(ins.op));
     this.trace = config.trace;
     this.costs = config.costs ?? DEFAULT_COST_MODEL;
     this.tlb = new Tlb(config.tlb);
@@ -193,6 +199,15 @@ export class Cpu {
     this.cr3Table = space.p4.startAddress;
     this.cr3Pcid = this.pcide ? space.pcid : 0;
     this.evictHook = (slot) => {
+      // A fill that refreshes the same page for the same PCID in place (the DIRTY re-walk) is
+      // not an eviction: the translation stays cached.
+      if (
+        this.refillPage >= 0 &&
+        this.tlb.pageStartOf(slot) === this.refillPage &&
+        this.tlb.pcidOf(slot) === this.cr3Pcid
+      ) {
+        return;
+      }
       this.stats.evictions++;
       this.record(
         TraceKind.TlbEvict,
@@ -245,7 +260,7 @@ export class Cpu {
     const ins = this.program[this.pc]!;
     this.stats.instructions++;
     this.cycles += this.costs.instruction;
-    this.record(TraceKind.Instruction, this.pc, 0, 0, 0);
+    this.record(TraceKind.Instruction, this.pc, this.opIndex[this.pc]!, 0, 0);
     try {
       const r = this.execute(ins);
       if (r === StepResult.Ran && this.status === 'running') this.pc++;
@@ -421,12 +436,13 @@ export class Cpu {
         // A #PF invalidates the TLB entries for the faulting address (SDM §4.10.4.1).
         this.evictReason = EvictReason.Invlpg;
         tlb.invlpg(addr, this.cr3Pcid, this.evictHook);
+        // I/D only with EFER.NXE (SDM §4.7), as in the walker.
         return this.fault(
           addr,
           PF_PRESENT |
             (write ? PF_WRITE : 0) |
             (user ? PF_USER : 0) |
-            (kind === 'fetch' ? PF_FETCH : 0),
+            (kind === 'fetch' && this.nxe ? PF_FETCH : 0),
         );
       }
       if (!write || (attr & TLB_DIRTY) !== 0) {
@@ -467,6 +483,7 @@ export class Cpu {
     if (w.noExecute) attr |= TLB_NX;
     if (w.dirty) attr |= TLB_DIRTY;
     this.evictReason = EvictReason.Capacity;
+    this.refillPage = w.pageStart;
     const slot = this.tlb.fill(
       VirtAddr.newUnchecked(w.pageStart),
       w.sizeShift,
@@ -475,6 +492,7 @@ export class Cpu {
       attr,
       this.evictHook,
     );
+    this.refillPage = -1;
     this.record(TraceKind.TlbFill, w.pageStart, w.frame, this.tlb.attrOf(slot), this.cr3Pcid);
     return w.frame + (addr - w.pageStart);
   }

@@ -67,7 +67,7 @@ export class Walker {
   entriesRead = 0;
   /** ACCESSED/DIRTY bits the last walk set. */
   adUpdates = 0;
-  /** Walks restarted because an entry changed under a compare-exchange. */
+  /** Walks restarted because an entry changed under a compare-exchange, since construction. */
   restarts = 0;
 
   private readonly w = new Uint32Array(2);
@@ -90,8 +90,10 @@ export class Walker {
     const w = this.w;
     const write = kind === 'write';
     const fetch = kind === 'fetch';
-    // Error-code bits that describe the access itself (SDM Figure 4-12).
-    const accessBits = (write ? PF_WRITE : 0) | (user ? PF_USER : 0) | (fetch ? PF_FETCH : 0);
+    // Error-code bits that describe the access itself (SDM Figure 4-12). I/D is reported only for
+    // a fetch with EFER.NXE set (or SMEP, which is not modeled), SDM §4.7.
+    const accessBits =
+      (write ? PF_WRITE : 0) | (user ? PF_USER : 0) | (fetch && ctl.nxe ? PF_FETCH : 0);
     restart: for (;;) {
       let table = p4;
       let writable = true;

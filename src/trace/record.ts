@@ -17,7 +17,7 @@ export const F_D = 7;
 
 /** Record kinds; the comments give the meaning of fields a..d. */
 export enum TraceKind {
-  /** An instruction started: a = program counter, b = index into `INSTRUCTION_NAMES`. */
+  /** An instruction started: a = program counter, b = index into `INSTRUCTION_OPS` (scenarios/load.ts). */
   Instruction = 1,
   /** A translation hit the TLB: a = linear address, b = slot, c = frame, d = access (0 r, 1 w, 2 x). */
   TlbHit = 2,

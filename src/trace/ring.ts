@@ -67,7 +67,8 @@ export class TraceRing {
     return new TraceRing(new SharedArrayBuffer(8 + capacity * RECORD_WORDS * 8));
   }
 
-  /** Wraps a ring created elsewhere (typically on another thread). */
+  /** Wraps a ring created elsewhere (typically on another thread); it reads from the current head
+   * on, so records pushed before it was made are neither returned nor counted as lost. */
   static fromBuffer(buffer: SharedArrayBuffer): TraceRing {
     return new TraceRing(buffer);
   }

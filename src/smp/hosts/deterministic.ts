@@ -35,7 +35,8 @@ export interface DeterministicRun {
   readonly steps: number;
   /** Every trace record, in step order. */
   readonly records: readonly TraceRecord[];
-  /** Records lost to ring overflow (always 0 here: rings are drained after each step). */
+  /** Records lost to ring overflow: rings are drained after each step, so only a single step that
+   * writes more records than a ring holds (e.g. a full flush of a huge TLB) can lose any. */
   readonly lost: number;
   readonly deadlock?: Deadlock;
   /** Set when `maxSteps` stopped the run. */
@@ -47,9 +48,13 @@ export class ScheduleError extends Error {
   override readonly name = 'ScheduleError';
 }
 
+/** The longest schedule `parseSchedule` accepts (the default `maxSteps`). */
+export const MAX_SCHEDULE_STEPS = 1_000_000;
+
 /** Parses `0,1,1,0` or the run-length form `0*2,1*3` (whitespace allowed). */
 export function parseSchedule(text: string): number[] {
   const out: number[] = [];
+  if (text.trim() === '') return out;
   const parts = text.split(',').map((p) => p.trim());
   for (const [i, part] of parts.entries()) {
     const m = /^(\d+)(?:\*(\d+))?$/.exec(part);
@@ -59,6 +64,11 @@ export function parseSchedule(text: string): number[] {
       );
     }
     const count = m[2] === undefined ? 1 : Number(m[2]);
+    if (count < 1 || count > MAX_SCHEDULE_STEPS || out.length + count > MAX_SCHEDULE_STEPS) {
+      throw new ScheduleError(
+        `schedule item ${i + 1} ${JSON.stringify(part)}: a count must be from 1 to ${MAX_SCHEDULE_STEPS} steps in all`,
+      );
+    }
     for (let k = 0; k < count; k++) out.push(Number(m[1]));
   }
   return out;
@@ -96,12 +106,23 @@ export function runDeterministic(
     return c.blockedWords![c.blockedIndex] !== c.blockedExpected;
   };
   let step = 0;
+  let finished = false;
   for (; step < maxSteps; step++) {
     const ready: number[] = [];
     for (let i = 0; i < cpus.length; i++) if (runnable(i)) ready.push(i);
     if (ready.length === 0) {
       const waiting = cpus.flatMap((c, i) => (c.halted ? [] : [i]));
-      if (waiting.length === 0) break;
+      if (waiting.length === 0) {
+        // An explicit schedule must fit the run exactly: leftover steps mean it was meant for
+        // another run (or mistyped), which the user should hear about.
+        if (options.schedule !== undefined && options.schedule.length > step) {
+          throw new ScheduleError(
+            `schedule has ${options.schedule.length - step} step(s) left after step ${step}, but every CPU has halted`,
+          );
+        }
+        finished = true;
+        break;
+      }
       return {
         schedule,
         steps: step,
@@ -133,7 +154,9 @@ export function runDeterministic(
     lost += drained.lost;
     for (const r of drained.records) records.push(r);
   }
-  return { schedule, steps: step, records, lost, truncated: step >= maxSteps };
+  // Reaching maxSteps truncates the run only if some CPU still had work to do.
+  const truncated = !finished && step >= maxSteps && cpus.some((c) => !c.halted);
+  return { schedule, steps: step, records, lost, truncated };
 }
 
 function describeDeadlock(machine: Machine, waiting: number[]): Deadlock {
