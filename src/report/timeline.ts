@@ -128,7 +128,7 @@ function describe(r: TraceRecord, scenario: Scenario): string[] {
   }
 }
 
-function fit(text: string): string {
+function clip(text: string): string {
   return text.length > COLUMN - 2 ? `${text.slice(0, COLUMN - 3)}…` : text;
 }
 
@@ -153,9 +153,9 @@ export function renderTimeline(
   out.push(['-----', ...scenario.cpus.map(() => '-'.repeat(COLUMN))].join('  '));
   const byStep = new Map<number, TraceRecord[]>();
   for (const r of records) {
-    let list = byStep.get(r.step);
-    if (list === undefined) byStep.set(r.step, (list = []));
-    list.push(r);
+    const list = byStep.get(r.step);
+    if (list === undefined) byStep.set(r.step, [r]);
+    else list.push(r);
   }
   for (let step = 0; step < schedule.length; step++) {
     const cpu = schedule[step]!;
@@ -164,7 +164,7 @@ export function renderTimeline(
     if (lines.length === 0) lines.push('(no event)');
     lines.forEach((line, k) => {
       const cells = Array.from({ length: n }, (_, i) =>
-        i === cpu ? fit(line).padEnd(COLUMN) : ' '.repeat(COLUMN),
+        i === cpu ? clip(line).padEnd(COLUMN) : ' '.repeat(COLUMN),
       );
       out.push([k === 0 ? String(step).padStart(5) : '     ', ...cells].join('  ').trimEnd());
     });
