@@ -117,7 +117,7 @@ export class Walker {
         if (
           (level === 4 && (lo & PS) !== 0) ||
           (!ctl.nxe && (hi & NX_HI) !== 0) ||
-          (leaf && level > 1 && (addrField % sizeBytes) - (addrField % 8192) !== 0)
+          (leaf && level > 1 && (addrField & (sizeBytes - 1) & ~0x1fff) !== 0)
         ) {
           this.errorCode = accessBits | PF_PRESENT | PF_RSVD;
           return WalkOutcome.Fault;
@@ -143,8 +143,9 @@ export class Walker {
         if ((lo & want) !== want && !this.setBits(entry, lo, hi, want & ~lo, level))
           continue restart;
         this.sizeShift = level === 1 ? 12 : level === 2 ? 21 : 30;
-        this.pageStart = addr - (addr % sizeBytes);
-        this.frame = addrField - (addrField % sizeBytes);
+        // `&` on the low 32 bits: sizeBytes - 1 < 2^30, so the offset is exact (no fmod call).
+        this.pageStart = addr - (addr & (sizeBytes - 1));
+        this.frame = addrField - (addrField & (sizeBytes - 1));
         this.writable = writable;
         this.user = userOk;
         this.noExecute = noExecute;
