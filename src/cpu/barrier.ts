@@ -13,6 +13,13 @@ const ARRIVED = 0;
 const REQUIRED = 1;
 const RELEASED = 2;
 
+/** A board's state as plain data for another thread. */
+export interface SharedBarrierBoard {
+  readonly buffer: SharedArrayBuffer;
+  readonly names: readonly string[];
+  readonly instanceOf: readonly (readonly number[])[];
+}
+
 /** The barrier instances of a set of programs, and their shared words. */
 export class BarrierBoard {
   /** The shared words; `blockedIndex` values index into this array. */
@@ -59,6 +66,24 @@ export class BarrierBoard {
       words[id * WORDS + REQUIRED] = n;
     });
     return new BarrierBoard(words, names, instanceOf);
+  }
+
+  /** What another thread needs to wrap the same board (`fromShared`); structured-clonable. */
+  shared(): SharedBarrierBoard {
+    return {
+      buffer: this.words.buffer as SharedArrayBuffer,
+      names: this.names,
+      instanceOf: this.instanceOf,
+    };
+  }
+
+  /** Wraps a board another thread exported with `shared()`: both see the same words. */
+  static fromShared(shared: SharedBarrierBoard): BarrierBoard {
+    return new BarrierBoard(
+      new Int32Array(shared.buffer),
+      [...shared.names],
+      shared.instanceOf.map((row) => [...row]),
+    );
   }
 
   /** Records that a CPU reached instance `id`; true when the barrier is now open. */
