@@ -17,9 +17,6 @@ import { UsageError } from './usage-error.ts';
 /** Where the built-in scenarios live (one JSON file per scenario, named after it). */
 export const BUILTIN_DIR = fileURLToPath(new URL('../../scenarios/', import.meta.url));
 
-/** Protocols whose remote half exists in this build. */
-const IMPLEMENTED_PROTOCOLS: readonly Protocol[] = ['none'];
-
 /** Options of `smpsim run`. */
 export interface RunOptions {
   readonly protocol?: string;
@@ -57,11 +54,6 @@ export function runCommand(ref: string, opts: RunOptions, io: Io): number {
   if (!PROTOCOLS.includes(protocol)) {
     throw new UsageError(`run: --protocol ${protocol} is not one of ${PROTOCOLS.join(', ')}`);
   }
-  if (!IMPLEMENTED_PROTOCOLS.includes(protocol)) {
-    throw new UsageError(
-      `run: protocol ${protocol}${opts.protocol === undefined ? ' (the scenario default)' : ''} is not available yet: this build has the local flush only; use --protocol none`,
-    );
-  }
   const host = opts.host ?? 'deterministic';
   if (host !== 'deterministic') {
     throw new UsageError(
@@ -77,7 +69,7 @@ export function runCommand(ref: string, opts: RunOptions, io: Io): number {
   } catch (e) {
     throw new UsageError(`run: --schedule: ${(e as Error).message}`);
   }
-  const machine = Machine.fromScenario(scenario);
+  const machine = Machine.fromScenario(scenario, { protocol });
   let run: ReturnType<typeof runDeterministic>;
   try {
     run = runDeterministic(machine, { seed, ...(schedule === undefined ? {} : { schedule }) });

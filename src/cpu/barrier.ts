@@ -29,6 +29,9 @@ export class BarrierBoard {
   /** `instanceOf[cpu][pc]`: the instance a CPU's barrier instruction at `pc` belongs to, or -1. */
   readonly instanceOf: readonly (readonly number[])[];
 
+  /** Called once each time an instance opens (the machine bumps the CPUs' wake words). */
+  onOpen: (() => void) | undefined;
+
   private constructor(words: Int32Array, names: string[], instanceOf: number[][]) {
     this.words = words;
     this.names = names;
@@ -123,9 +126,12 @@ export class BarrierBoard {
   private openIfComplete(id: number): boolean {
     const base = id * WORDS;
     if (Atomics.load(this.words, base + ARRIVED) >= Atomics.load(this.words, base + REQUIRED)) {
-      // Wakes waiters on a worker host; the deterministic host sees the word change.
-      Atomics.store(this.words, base + RELEASED, 1);
-      Atomics.notify(this.words, base + RELEASED);
+      // Exactly one caller opens it (arrive and withdraw may race here on worker threads); it
+      // wakes waiters on the release word and, through `onOpen`, on their wake words.
+      if (Atomics.compareExchange(this.words, base + RELEASED, 0, 1) === 0) {
+        Atomics.notify(this.words, base + RELEASED);
+        this.onOpen?.();
+      }
       return true;
     }
     return this.isOpen(id);

@@ -30,6 +30,16 @@ export interface CostModel {
   readonly faultEntry: number;
   /** One Mapper call (page-table edit in software), excluding its TLB flush. */
   readonly mapperCall: number;
+  /** Sending one IPI (writing the request and the APIC ICR). */
+  readonly ipiSend: number;
+  /** At the target: interrupt entry, the handler's bookkeeping and exit (not its invalidations). */
+  readonly ipiReceive: number;
+  /** The initiator noticing the last acknowledgement. */
+  readonly ipiAck: number;
+  /** Issuing one INVLPGB broadcast. */
+  readonly invlpgb: number;
+  /** TLBSYNC: waiting for broadcasts to complete, beyond the targets' own work. */
+  readonly tlbsync: number;
 }
 
 /** The defaults (see the file comment for their status). */
@@ -44,6 +54,11 @@ export const DEFAULT_COST_MODEL: CostModel = Object.freeze({
   invpcid: 200,
   faultEntry: 1000,
   mapperCall: 100,
+  ipiSend: 300,
+  ipiReceive: 700,
+  ipiAck: 100,
+  invlpgb: 250,
+  tlbsync: 400,
 });
 
 /** The names of the cost entries, for validating user overrides. */

@@ -29,6 +29,7 @@ import {
   PF_USER,
   PF_WRITE,
 } from './fault.ts';
+import type { ShootdownPort, SyncPoint } from './shootdown-port.ts';
 import {
   TLB_DIRTY,
   TLB_GLOBAL,
@@ -67,6 +68,8 @@ export interface CpuEnvironment {
   readonly allocator: BitmapFrameAllocator;
   readonly spaces: ReadonlyMap<string, AddressSpaceRef>;
   readonly barriers: BarrierBoard;
+  /** The shootdown protocol; absent, `flush()` is local only (protocol `none`). */
+  readonly shootdown?: ShootdownPort;
 }
 
 /** One CPU's configuration. */
@@ -172,6 +175,11 @@ export class Cpu {
   private readonly invalidation: InvalidationTarget;
   /** The barrier instance this CPU arrived at and waits on, or -1. */
   private waitingBarrier = -1;
+  /** What the CPU is waiting for, if anything. */
+  private wait: 'none' | 'flush' | 'sync' | 'barrier' = 'none';
+  /** The current instruction's sync point already completed (do not send the batch twice). */
+  private syncDone = false;
+  private readonly port: ShootdownPort | undefined;
   private readonly evictHook: (slot: number) => void;
   private evictReason: EvictReason = EvictReason.Capacity;
   /** During a fill: the page being filled (so a refresh in place is not reported), else -1. */
@@ -184,6 +192,7 @@ export class Cpu {
   constructor(config: CpuConfig, env: CpuEnvironment) {
     this.id = config.id;
     this.env = env;
+    this.port = env.shootdown;
     this.program = config.program;
     this.opIndex = config.program.map((ins) => INSTRUCTION_OPS.indexOf(ins.op));
     this.regAt = config.program.map((ins) =>
@@ -249,16 +258,23 @@ export class Cpu {
   /** Executes one instruction (or resumes a blocked one). */
   step(): StepResult {
     if (this.status !== 'running') return StepResult.Halted;
-    if (this.waitingBarrier >= 0) {
-      // Resuming a barrier wait: proceed once it opened, else stay blocked on the same word.
-      if (!this.env.barriers.isOpen(this.waitingBarrier)) return StepResult.Blocked;
-      this.record(TraceKind.BarrierPass, this.waitingBarrier, 1, 0, 0);
-      this.waitingBarrier = -1;
-      this.blockedWords = undefined;
-      this.pc++;
-      return StepResult.Ran;
+    const port = this.port;
+    // Read before any condition is checked, so an event that arrives after the check still
+    // changes the word this CPU then waits on (no lost wake-up on worker threads).
+    const wake = port === undefined ? 0 : Atomics.load(port.wake, port.wakeIndex(this.id));
+    // Interrupt point: incoming invalidations are serviced at every instruction boundary, and
+    // also while waiting, so two CPUs shooting each other down never deadlock (scenario spec).
+    if (port !== undefined) port.poll(this, false);
+    if (this.wait !== 'none') {
+      const resumed = this.resume(wake);
+      if (resumed !== undefined) return resumed;
     }
     if (this.pc >= this.program.length) {
+      if (port !== undefined) {
+        if (!this.syncDone && port.syncPoint(this, 'halt')) return this.waitFor('sync', wake);
+        // Halting is an epoch boundary (lazy invalidations apply now).
+        port.poll(this, true);
+      }
       this.halt('halted');
       return StepResult.Halted;
     }
@@ -268,8 +284,11 @@ export class Cpu {
     if (this.trace !== undefined)
       this.record(TraceKind.Instruction, this.pc, this.opIndex[this.pc]!, 0, 0);
     try {
-      const r = this.execute(ins);
-      if (r === StepResult.Ran && this.status === 'running') this.pc++;
+      const r = this.execute(ins, wake);
+      if (r === StepResult.Ran && this.status === 'running') {
+        this.pc++;
+        this.syncDone = false;
+      }
       return r;
     } catch (e) {
       // A machine error (not a #PF): RAM access outside the buffer, a crate panic in a Mapper
@@ -282,7 +301,72 @@ export class Cpu {
     }
   }
 
-  private execute(ins: Instruction): StepResult {
+  /**
+   * Resumes a wait: returns Blocked while it lasts, Ran when a flush or barrier wait ended (the
+   * instruction is done), or undefined when a sync point's wait ended (the instruction runs now).
+   */
+  private resume(wake: number): StepResult | undefined {
+    const port = this.port;
+    switch (this.wait) {
+      case 'barrier': {
+        if (!this.env.barriers.isOpen(this.waitingBarrier)) return this.block(wake);
+        // Leaving the barrier is the epoch boundary too: lazy requests that arrived while this
+        // CPU waited inside it apply before it goes on.
+        port?.poll(this, true);
+        this.record(TraceKind.BarrierPass, this.waitingBarrier, 1, 0, 0);
+        this.waitingBarrier = -1;
+        this.wait = 'none';
+        this.blockedWords = undefined;
+        this.pc++;
+        this.syncDone = false;
+        return StepResult.Ran;
+      }
+      case 'flush':
+      case 'sync': {
+        if (port!.waiting(this)) return this.block(wake);
+        port!.complete(this);
+        const was = this.wait;
+        this.wait = 'none';
+        this.blockedWords = undefined;
+        if (was === 'flush') {
+          this.pc++;
+          return StepResult.Ran;
+        }
+        this.syncDone = true;
+        return undefined;
+      }
+      default:
+        return undefined;
+    }
+  }
+
+  /** Starts waiting (`what`) on this CPU's wake word, whose value was `wake` before the check. */
+  private waitFor(what: 'flush' | 'sync' | 'barrier', wake: number): StepResult {
+    this.wait = what;
+    return this.block(wake);
+  }
+
+  private block(wake: number): StepResult {
+    const port = this.port;
+    if (port === undefined) {
+      // Without a shootdown port only barriers block, on their own release word.
+      this.blockedWords = this.env.barriers.words;
+      this.blockedIndex = this.env.barriers.releaseWord(this.waitingBarrier);
+      this.blockedExpected = 0;
+    } else {
+      this.blockedWords = port.wake;
+      this.blockedIndex = port.wakeIndex(this.id);
+      this.blockedExpected = wake;
+    }
+    return StepResult.Blocked;
+  }
+
+  /** A sync point of the shootdown protocol before `point`: true when the CPU must wait first. */
+  private mustSync(point: SyncPoint): boolean {
+    return this.port !== undefined && !this.syncDone && this.port.syncPoint(this, point);
+  }
+
+  private execute(ins: Instruction, wake: number): StepResult {
     switch (ins.op) {
       case 'load': {
         const pa = this.translate(ins.addr, 'read', ins.user);
@@ -329,6 +413,12 @@ export class Cpu {
           0,
           0,
         );
+        // flush() = the local invalidation above plus the protocol's remote part.
+        const port = this.port;
+        if (ins.op === 'flush' && port !== undefined && port.flush(this, page)) {
+          if (port.waiting(this)) return this.waitFor('flush', wake);
+          port.complete(this);
+        }
         return StepResult.Ran;
       }
       case 'invlpg':
@@ -347,9 +437,14 @@ export class Cpu {
         this.record(TraceKind.Maintenance, MaintenanceOp.TogglePge, -1, -1, n);
         return StepResult.Ran;
       }
-      case 'mov_cr3':
+      case 'mov_cr3': {
+        if (this.mustSync('mov_cr3')) return this.waitFor('sync', wake);
+        const from = this.addressSpace;
+        this.port?.poll(this, true); // an epoch boundary
         this.movCr3(ins.as, ins.noflush);
+        this.port?.switchSpace(this, from, ins.as);
         return StepResult.Ran;
+      }
       case 'invpcid': {
         const pcid = ins.type === 0 || ins.type === 1 ? ins.pcid : -1;
         const addr = ins.type === 0 ? ins.addr : VirtAddr.zero;
@@ -384,8 +479,14 @@ export class Cpu {
         return StepResult.Ran;
       }
       case 'free_frame': {
+        if (this.mustSync('free_frame')) return this.waitFor('sync', wake);
         const addr = this.frameOperand(ins.frame, Size4KiB);
         if (addr < 0) return StepResult.Ran;
+        if (this.port?.holdFree(this, addr)) {
+          // LATR: the frame goes back once this CPU's lazy flushes reach their coherence point.
+          this.record(TraceKind.FrameFree, addr, 1, 0, 0);
+          return StepResult.Ran;
+        }
         try {
           this.env.allocator.deallocateFrame(
             PhysFrame.fromStartAddressUnchecked(addr as PhysAddr, Size4KiB),
@@ -398,18 +499,17 @@ export class Cpu {
         return StepResult.Ran;
       }
       case 'barrier': {
+        if (this.mustSync('barrier')) return this.waitFor('sync', wake);
         const id = this.env.barriers.instanceOf[this.id]?.[this.pc] ?? -1;
         if (id < 0) return StepResult.Ran;
+        this.port?.poll(this, true); // an epoch boundary
         if (this.env.barriers.arrive(id)) {
           this.record(TraceKind.BarrierPass, id, 0, 0, 0);
           return StepResult.Ran;
         }
         this.record(TraceKind.BarrierWait, id, 0, 0, 0);
         this.waitingBarrier = id;
-        this.blockedWords = this.env.barriers.words;
-        this.blockedIndex = this.env.barriers.releaseWord(id);
-        this.blockedExpected = 0;
-        return StepResult.Blocked;
+        return this.waitFor('barrier', wake);
       }
       case 'assert': {
         const actual = this.register(regIndex(ins.reg));
@@ -537,6 +637,50 @@ export class Cpu {
       this.regs[reg * 2] = mem.read(pa, width);
       this.regs[reg * 2 + 1] = 0;
     }
+  }
+
+  // ---- the shootdown port's view of this CPU ---------------------------------------------------
+
+  /**
+   * Applies an invalidation request from `initiator` (called by the shootdown port while this CPU
+   * services its mailbox): `invlpg` each page for `pcid`, or drop every non-global entry of it.
+   */
+  remoteInvalidate(
+    initiator: number,
+    kind: 1 | 2,
+    pcid: number,
+    pages: readonly number[],
+    broadcast: boolean,
+  ): void {
+    this.evictReason = EvictReason.Shootdown;
+    if (kind === 1) {
+      for (const page of pages) this.tlb.invlpg(VirtAddr.newUnchecked(page), pcid, this.evictHook);
+      this.cycles += pages.length * this.costs.invlpg;
+    } else {
+      this.tlb.flushNonGlobal(this.pcide ? pcid : undefined, this.evictHook);
+      this.cycles += this.costs.cr3Write;
+    }
+    // A hardware broadcast does not interrupt the CPU; an IPI costs interrupt entry and exit.
+    if (!broadcast) this.cycles += this.costs.ipiReceive;
+    this.record(TraceKind.IpiReceive, initiator, kind, pages.length, broadcast ? 1 : 0);
+  }
+
+  /** Returns a frame held by a lazy protocol to the allocator, now that it is safe. */
+  freeFrameNow(frame: number): void {
+    try {
+      this.env.allocator.deallocateFrame(
+        PhysFrame.fromStartAddressUnchecked(frame as PhysAddr, Size4KiB),
+      );
+      this.record(TraceKind.FrameFree, frame, 2, 0, 0);
+    } catch (e) {
+      if (!(e instanceof FrameAllocatorError)) throw e;
+      this.mapperErrors.push({ cpu: this.id, step: this.now, op: 'free_frame', err: e.kind });
+    }
+  }
+
+  /** Appends a trace record on behalf of the shootdown port. */
+  emit(kind: TraceKind, a: number, b: number, c: number, d: number): void {
+    this.record(kind, a, b, c, d);
   }
 
   // ---- TLB maintenance -----------------------------------------------------------------------
@@ -678,9 +822,10 @@ export class Cpu {
     if (this.status !== 'running') return;
     this.status = status;
     this.dropPendingFlush();
+    this.port?.leave(this);
     // Withdraw from every barrier still ahead in the program: nobody waits for a stopped CPU.
     const mine = this.env.barriers.instanceOf[this.id] ?? [];
-    for (let pc = this.waitingBarrier >= 0 ? this.pc + 1 : this.pc; pc < mine.length; pc++) {
+    for (let pc = this.wait === 'barrier' ? this.pc + 1 : this.pc; pc < mine.length; pc++) {
       const id = mine[pc]!;
       if (id >= 0) this.env.barriers.withdraw(id);
     }

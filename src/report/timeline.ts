@@ -117,6 +117,17 @@ function describe(r: TraceRecord, scenario: Scenario): string[] {
       return [`  frame ${hex(r.a)} allocated`];
     case TraceKind.FrameFree:
       return [`  frame ${hex(r.a)} freed`];
+    case TraceKind.IpiSend: {
+      const what = r.b === 2 ? 'full flush' : `${r.c} page${r.c === 1 ? '' : 's'}`;
+      const how = (r.d & 2) !== 0 ? 'INVLPGB' : (r.d & 1) !== 0 ? 'lazy request' : 'IPI';
+      return [`  ${how} → cpu${r.a}: ${what}`];
+    }
+    case TraceKind.IpiReceive: {
+      const what = r.b === 2 ? 'full flush' : `${r.c} page${r.c === 1 ? '' : 's'}`;
+      return [`  ${r.d ? 'INVLPGB' : 'IPI'} from cpu${r.a}: ${what}, acked`];
+    }
+    case TraceKind.ShootdownDone:
+      return [`  shootdown done: ${r.a} ack${r.a === 1 ? '' : 's'}, cycle ${r.b}`];
     case TraceKind.BarrierWait:
       return ['  waits for the other CPUs'];
     case TraceKind.BarrierPass:
@@ -161,7 +172,7 @@ export function renderTimeline(
     const cpu = schedule[step]!;
     const recs = byStep.get(step) ?? [];
     const lines = recs.flatMap((r) => describe(r, scenario));
-    if (lines.length === 0) lines.push('(no event)');
+    if (lines.length === 0) lines.push('(still waiting)');
     lines.forEach((line, k) => {
       const cells = Array.from({ length: n }, (_, i) =>
         i === cpu ? clip(line).padEnd(COLUMN) : ' '.repeat(COLUMN),

@@ -9,6 +9,7 @@ import { Cpu } from '../cpu/cpu.ts';
 import type { Scenario } from '../scenarios/scenario.ts';
 import { type ScenarioSetup, setupScenario } from '../scenarios/setup.ts';
 import { TraceRing } from '../trace/ring.ts';
+import { Shootdown } from './shootdown.ts';
 
 /** Options of `Machine.fromScenario`. */
 export interface MachineOptions {
@@ -18,6 +19,8 @@ export interface MachineOptions {
   readonly costs?: CostModel;
   /** False: no trace records at all (benchmarks of the bare step loop). */
   readonly trace?: boolean;
+  /** The shootdown protocol (default: the scenario's `machine.protocol`). */
+  readonly protocol?: string;
 }
 
 /** CPUs, RAM, allocator and address spaces of one scenario run. */
@@ -28,6 +31,7 @@ export class Machine {
     readonly barriers: BarrierBoard,
     readonly cpus: readonly Cpu[],
     readonly traces: readonly TraceRing[],
+    readonly shootdown: Shootdown,
   ) {}
 
   /** Builds the initial state of `scenario` (spec order: reserve, P4 tables, mappings) and its CPUs. */
@@ -40,11 +44,20 @@ export class Machine {
     );
     const m = scenario.machine;
     const traces = scenario.cpus.map(() => TraceRing.create(options.traceCapacity ?? 4096));
+    const shootdown = Shootdown.create(
+      options.protocol ?? m.protocol,
+      scenario.cpus.length,
+      scenario.addressSpaces.map((a) => a.name),
+    );
+    // A barrier that opens wakes every CPU: waiters block on their wake word (so that they keep
+    // servicing invalidations while they wait) rather than on the barrier's own word.
+    barriers.onOpen = () => shootdown.wakeAll();
     const env = {
       memory: setup.memory,
       allocator: setup.allocator,
       spaces: setup.spaces,
       barriers,
+      shootdown,
     };
     const cpus = scenario.cpus.map(
       (c, id) =>
@@ -64,6 +77,9 @@ export class Machine {
           env,
         ),
     );
-    return new Machine(scenario, setup, barriers, cpus, traces);
+    cpus.forEach((cpu, id) => {
+      shootdown.start(cpu, scenario.cpus[id]!.as);
+    });
+    return new Machine(scenario, setup, barriers, cpus, traces, shootdown);
   }
 }

@@ -95,9 +95,29 @@ export type TraceEvent = EventBase &
         readonly pcid: number;
         readonly noflush: boolean;
       }
-    | { readonly type: 'frame-free'; readonly frame: PhysAddr }
+    | {
+        readonly type: 'frame-free';
+        readonly frame: PhysAddr;
+        readonly how: 'now' | 'held' | 'released';
+      }
     | { readonly type: 'frame-alloc'; readonly frame: PhysAddr }
     | { readonly type: 'halt'; readonly how: 'halted' | 'faulted' | 'failed' }
+    | {
+        readonly type: 'ipi-send';
+        readonly target: number;
+        readonly full: boolean;
+        readonly pages: number;
+        readonly lazy: boolean;
+        readonly broadcast: boolean;
+      }
+    | {
+        readonly type: 'ipi-receive';
+        readonly initiator: number;
+        readonly full: boolean;
+        readonly pages: number;
+        readonly broadcast: boolean;
+      }
+    | { readonly type: 'shootdown-done'; readonly acks: number; readonly cycles: number }
     | { readonly type: 'barrier-wait'; readonly barrier: number }
     | { readonly type: 'barrier-pass'; readonly barrier: number; readonly waited: boolean }
     | { readonly type: 'unknown'; readonly kind: number }
@@ -173,7 +193,12 @@ export function decodeEvent(r: TraceRecord): TraceEvent {
     case TraceKind.Cr3Write:
       return { ...base, type: 'cr3-write', table: p(r.a), pcid: r.b, noflush: r.c === 1 };
     case TraceKind.FrameFree:
-      return { ...base, type: 'frame-free', frame: p(r.a) };
+      return {
+        ...base,
+        type: 'frame-free',
+        frame: p(r.a),
+        how: r.b === 1 ? 'held' : r.b === 2 ? 'released' : 'now',
+      };
     case TraceKind.FrameAlloc:
       return { ...base, type: 'frame-alloc', frame: p(r.a) };
     case TraceKind.Halt:
@@ -182,6 +207,27 @@ export function decodeEvent(r: TraceRecord): TraceEvent {
         type: 'halt',
         how: r.a === 0 ? 'halted' : r.a === 1 ? 'faulted' : 'failed',
       };
+    case TraceKind.IpiSend:
+      return {
+        ...base,
+        type: 'ipi-send',
+        target: r.a,
+        full: r.b === 2,
+        pages: r.c,
+        lazy: (r.d & 1) !== 0,
+        broadcast: (r.d & 2) !== 0,
+      };
+    case TraceKind.IpiReceive:
+      return {
+        ...base,
+        type: 'ipi-receive',
+        initiator: r.a,
+        full: r.b === 2,
+        pages: r.c,
+        broadcast: r.d === 1,
+      };
+    case TraceKind.ShootdownDone:
+      return { ...base, type: 'shootdown-done', acks: r.a, cycles: r.b };
     case TraceKind.BarrierWait:
       return { ...base, type: 'barrier-wait', barrier: r.a };
     case TraceKind.BarrierPass:

@@ -43,7 +43,7 @@ export enum TraceKind {
   Maintenance = 12,
   /** CR3 was written: a = new level-4 table address, b = pcid, c = 1 if no-flush. */
   Cr3Write = 13,
-  /** A frame went back to the allocator: a = frame. */
+  /** A frame went back to the allocator: a = frame, b = 0 at once, 1 held (lazy), 2 released after being held. */
   FrameFree = 14,
   /** A frame came from the allocator: a = frame. */
   FrameAlloc = 15,
@@ -53,6 +53,12 @@ export enum TraceKind {
   BarrierWait = 17,
   /** The CPU went through a barrier: a = barrier instance, b = 1 if it had waited. */
   BarrierPass = 18,
+  /** An invalidation request was posted: a = target CPU, b = `RequestKind`, c = pages, d = flags (1 lazy, 2 broadcast). */
+  IpiSend = 19,
+  /** A request was applied and acknowledged: a = initiator, b = `RequestKind`, c = pages, d = 1 if broadcast. */
+  IpiReceive = 20,
+  /** Every target acknowledged this CPU's round: a = targets, b = modeled cycles at completion. */
+  ShootdownDone = 21,
 }
 
 /** Why an entry left the TLB. */
@@ -62,6 +68,7 @@ export enum EvictReason {
   Cr3 = 2,
   PgeToggle = 3,
   Invpcid = 4,
+  Shootdown = 5,
 }
 
 /** How a flush obligation ended. */
@@ -81,7 +88,14 @@ export enum MaintenanceOp {
 }
 
 /** Names printed for `EvictReason` values. */
-export const EVICT_REASON_NAMES = ['capacity', 'invlpg', 'cr3', 'pge-toggle', 'invpcid'] as const;
+export const EVICT_REASON_NAMES = [
+  'capacity',
+  'invlpg',
+  'cr3',
+  'pge-toggle',
+  'invpcid',
+  'shootdown',
+] as const;
 /** Names printed for `FlushOutcome` values. */
 export const FLUSH_OUTCOME_NAMES = ['flushed', 'ignored', 'dropped'] as const;
 /** Names printed for `MaintenanceOp` values. */

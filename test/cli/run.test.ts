@@ -175,8 +175,6 @@ describe('smpsim run (deterministic host)', () => {
   });
 
   it.each([
-    [['--protocol', 'sync-ipi'], /protocol sync-ipi is not available yet/],
-    [[], /protocol sync-ipi \(the scenario default\) is not available yet/],
     [['--protocol', 'bogus'], /--protocol bogus is not one of none, sync-ipi/],
     [['--protocol', 'none', '--host', 'workers'], /--host workers is not available yet/],
     [['--protocol', 'none', '--seed', '-1'], /--seed -1 must be an integer/],

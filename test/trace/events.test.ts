@@ -9,7 +9,9 @@ import { Machine } from '../../src/smp/machine.ts';
 import { decodeEvent } from '../../src/trace/events.ts';
 
 describe('decodeEvent', () => {
-  const machine = Machine.fromScenario(resolveScenario('unmap-without-shootdown'));
+  const machine = Machine.fromScenario(resolveScenario('unmap-without-shootdown'), {
+    protocol: 'none',
+  });
   const run = runDeterministic(machine, { seed: 1 });
   const events = run.records.map(decodeEvent);
 

@@ -1,0 +1,69 @@
+/**
+ * The IPI mailbox protocol as data: word offsets of the shared control block through which CPUs
+ * ask each other to invalidate TLB entries (like comlink's `protocol.ts`: layout, no behaviour).
+ *
+ * One slot per (initiator, target) pair, so concurrent initiators never contend for a slot. An
+ * initiator fills a free slot (SEQ === ACK), then publishes it by storing SEQ + 1 and bumping the
+ * target's PENDING counter and WAKE word. The target copies the slot, invalidates, stores ACK = SEQ,
+ * records its modeled time in ACK_CYCLES, and bumps the initiator's ACKS counter and WAKE word.
+ */
+
+/** The most pages one request lists; more become a full flush (Linux's 33-page ceiling). */
+export const MAX_REQUEST_PAGES = 33;
+
+/** Slot fields (Int32 words). */
+export const SLOT_SEQ = 0; // request generation, written last by the initiator
+export const SLOT_ACK = 1; // generation the target has completed
+export const SLOT_KIND = 2; // `RequestKind`
+export const SLOT_PCID = 3; // PCID whose entries to drop (0 without CR4.PCIDE)
+export const SLOT_COUNT = 4; // pages listed (Page requests)
+export const SLOT_FLAGS = 5; // `REQUEST_LAZY` | `REQUEST_BROADCAST`
+export const SLOT_PAGES = 6; // MAX_REQUEST_PAGES pairs of (low 32 bits, high 16 bits) of page addresses
+export const SLOT_WORDS = SLOT_PAGES + 2 * MAX_REQUEST_PAGES;
+
+/** What a request asks for. */
+export enum RequestKind {
+  /** `invlpg` each listed page (GLOBAL entries included), for the request's PCID. */
+  Pages = 1,
+  /** Drop every non-global entry of the request's PCID (a remote CR3 reload). */
+  Full = 2,
+}
+
+/** The target applies the request only at its next epoch boundary (protocol `lazy`). */
+export const REQUEST_LAZY = 1;
+/** Delivered by hardware broadcast (INVLPGB), not an interrupt: no IPI costs at the target. */
+export const REQUEST_BROADCAST = 2;
+
+/** Per-CPU words, after the slots. */
+export const CPU_WAKE = 0; // bumped for every event a blocked CPU may wait for; it waits on this
+export const CPU_PENDING = 1; // requests posted to this CPU (non-lazy)
+export const CPU_ACKS = 2; // acknowledgements this CPU received as an initiator
+export const CPU_WORDS = 3;
+
+/** Word offsets of the control block for `cpus` CPUs and `spaces` address spaces. */
+export interface IpiLayout {
+  readonly cpus: number;
+  readonly spaces: number;
+  /** First word of slot (initiator, target). */
+  slot(initiator: number, target: number): number;
+  /** First word of a CPU's words. */
+  cpu(cpu: number): number;
+  /** First of the two cpumask words (CPUs 0-31, 32-63) of address space `space`. */
+  cpumask(space: number): number;
+  /** Total Int32 words. */
+  readonly words: number;
+}
+
+/** The layout for a machine of `cpus` CPUs (1..64) and `spaces` address spaces. */
+export function ipiLayout(cpus: number, spaces: number): IpiLayout {
+  const slots = cpus * cpus * SLOT_WORDS;
+  const perCpu = cpus * CPU_WORDS;
+  return {
+    cpus,
+    spaces,
+    slot: (initiator, target) => (initiator * cpus + target) * SLOT_WORDS,
+    cpu: (cpu) => slots + cpu * CPU_WORDS,
+    cpumask: (space) => slots + perCpu + space * 2,
+    words: slots + perCpu + spaces * 2,
+  };
+}
