@@ -1,0 +1,634 @@
+/**
+ * The worker-thread host: one OS thread per simulated CPU, each running the very same
+ * `Cpu.step()` the deterministic host runs, over the same shared buffers (DESIGN decisions 1 and
+ * 2, STYLE D). piscina owns the threads (one long-running task per CPU); comlink over one
+ * MessagePort per CPU carries the control plane (ready, start, pause/resume, inspect, stop); the
+ * data plane (RAM, page tables, barriers, trace rings, step stamps) is shared memory only.
+ *
+ * The main thread never waits: it drains the trace rings on a timer and reacts to task results.
+ * Each trace record is stamped with a global step number every CPU takes with one `Atomics.add`
+ * on a shared counter before each `step()`, so the merged trace is ordered by (stamp, cpu) exactly
+ * as the deterministic host orders its records by step.
+ */
+
+import { availableParallelism } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
+import * as Comlink from 'comlink';
+import { Piscina } from 'piscina';
+import type { TraceRecord } from '../../trace/ring.ts';
+import {
+  ATTENTION,
+  CALLS,
+  type CpuControl,
+  type CpuEnd,
+  type CpuOutcome,
+  type CpuSnapshot,
+  type CpuTask,
+  controlWord,
+  type InspectOptions,
+  PAUSE,
+  RunState,
+  STATE,
+  STEP_COUNTER,
+  STOP,
+  WAIT_BUFFER,
+  WAIT_INDEX,
+  WAIT_PC,
+} from '../control.ts';
+import type { Machine } from '../machine.ts';
+import { type SharedMachine, shareMachine } from '../shared-machine.ts';
+import type { Deadlock } from './deterministic.ts';
+
+/** The worker module piscina loads in every CPU thread. */
+const WORKER_FILE = fileURLToPath(new URL('../../../workers/cpu-worker.ts', import.meta.url));
+
+/**
+ * Node 20 cannot import a `.ts` worker by itself. piscina's own worker entry is JavaScript and
+ * loads ours with a dynamic `import()`, which the tsx hooks named in `--import` do reach (only a
+ * Worker's *entry* module misses them on Node 20: nodejs/node#47747). The loader is named by URL,
+ * so the CLI works from any directory.
+ */
+const TSX_LOADER = import.meta.resolve('tsx');
+
+/** Defaults of `WorkerHostOptions`. */
+export const WORKER_HOST_DEFAULTS = Object.freeze({
+  timeoutMs: 5000,
+  spinIterations: 2000,
+  waitSliceMs: 50,
+  drainIntervalMs: 1,
+  controlTimeoutMs: 5000,
+  startupTimeoutMs: 60_000,
+});
+
+/** Options of `runOnWorkers` and `WorkerHost`. */
+export interface WorkerHostOptions {
+  /** A CPU that waits longer than this (milliseconds, time paused excluded) is deadlocked. */
+  readonly timeoutMs?: number;
+  /**
+   * `Atomics.load` polls of the awaited word before `Atomics.wait`. Applied only when the CPUs do
+   * not outnumber `os.availableParallelism()`; otherwise 0, since a spinner then steals the core
+   * of the CPU it waits for (BASELINES: 2-6 ms per hop when oversubscribed).
+   */
+  readonly spinIterations?: number;
+  /** The longest single `Atomics.wait` (bounds how late a stop is seen if its wake-up is lost). */
+  readonly waitSliceMs?: number;
+  /** How often the main thread drains the trace rings. */
+  readonly drainIntervalMs?: number;
+  /** A control call (inspect, pause, ...) unanswered after this long rejects. */
+  readonly controlTimeoutMs?: number;
+  /** Threads that are not all built after this long fail the run. */
+  readonly startupTimeoutMs?: number;
+  /** Whether CPUs write trace records (default true; false matches `Machine` built with `trace: false`). */
+  readonly trace?: boolean;
+  /** Aborting it stops the run (as `stop()` does): for Ctrl-C. */
+  readonly signal?: AbortSignal;
+}
+
+/** One CPU's part of a worker run. */
+export interface WorkerCpuRun {
+  readonly cpu: number;
+  readonly end: CpuEnd;
+  /** Its final state, sent by its worker (the main thread's `machine.cpus` did not run). */
+  readonly state: CpuSnapshot;
+  /** Wall-clock milliseconds from `start()` to the end of its loop. */
+  readonly wallMs: number;
+  /** Of which spinning or in `Atomics.wait`. */
+  readonly blockedMs: number;
+  /** `step()` calls it made. */
+  readonly steps: number;
+}
+
+/**
+ * What a worker run did. The fields shared with `DeterministicRun` mean the same, so
+ * `buildRunReport(machine, run, …)` accepts it once `applyFinalState` has copied the CPUs back.
+ */
+export interface WorkerRun {
+  /** The CPU that took each global step stamp. A plausible interleaving, not a replayable one:
+   * stamps are taken before each step, and steps of different CPUs overlap in real time. */
+  readonly schedule: readonly number[];
+  /** Step stamps taken (every `step()` call of every CPU). */
+  readonly steps: number;
+  /** Every trace record, ordered by (stamp, cpu, sequence). */
+  readonly records: readonly TraceRecord[];
+  /** Records lost to ring overflow (the main thread drains every `drainIntervalMs`). */
+  readonly lost: number;
+  /** Set when a wait outlived `timeoutMs`: the CPUs blocked then, and what each waited for. */
+  readonly deadlock?: Deadlock;
+  /** Always false: straight-line programs end, and `timeoutMs` bounds every wait. */
+  readonly truncated: false;
+  /** True when `stop()` (or the abort signal) ended the run early. */
+  readonly stopped: boolean;
+  readonly cpus: readonly WorkerCpuRun[];
+  /** Wall-clock milliseconds from the start line (all CPUs built) to the last CPU's end. */
+  readonly wallMs: number;
+  /** Wall-clock milliseconds spent starting the threads and building the CPUs. */
+  readonly startupMs: number;
+  /** The spin count the CPUs used (0 when oversubscribed). */
+  readonly spinIterations: number;
+  /** What the step stamps are: one shared counter, `Atomics.add` before every `step()`. */
+  readonly stamp: 'global-step';
+}
+
+/** A CPU worker threw (or its thread died): the run is over and every thread is gone. */
+export class WorkerHostError extends Error {
+  override readonly name = 'WorkerHostError';
+  constructor(
+    /** The CPU whose worker failed, or -1 when the pool failed outside any task. */
+    readonly cpu: number,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** Where a host is in its single run. */
+export type WorkerHostPhase =
+  | 'idle'
+  | 'starting'
+  | 'running'
+  | 'paused'
+  | 'stopping'
+  | 'done'
+  | 'failed';
+
+/** Machines that have run on a host: their shared RAM is no longer the scenario's initial state. */
+const USED = new WeakSet<Machine>();
+
+/**
+ * Runs every CPU of `machine` on its own worker thread until all halt, a wait outlives
+ * `timeoutMs` (a deadlock, reported in the result), or the signal aborts. Rejects with a
+ * `WorkerHostError` naming the CPU when a worker throws; every thread has exited by then.
+ */
+export function runOnWorkers(
+  machine: Machine,
+  options: WorkerHostOptions = {},
+): Promise<WorkerRun> {
+  return new WorkerHost(machine, options).start();
+}
+
+/**
+ * A handle on one worker run: `start()` once, then `pause()`, `resume()`, `inspect()` and
+ * `stop()` (the CLI's Ctrl-C) while it runs.
+ */
+export class WorkerHost {
+  private readonly opts: Required<Omit<WorkerHostOptions, 'signal'>>;
+  private readonly signal: AbortSignal | undefined;
+  private phaseNow: WorkerHostPhase = 'idle';
+  private pool: Piscina | undefined;
+  private readonly live = new Set<Worker>();
+  private readonly seen = new WeakSet<Worker>();
+  private remotes: Comlink.Remote<CpuControl>[] = [];
+  private ports: MessagePort[] = [];
+  private control = new Int32Array(new SharedArrayBuffer(0));
+  private waitViews: Int32Array<SharedArrayBuffer>[] = [];
+  private outcomes: (CpuOutcome | undefined)[] = [];
+  private deadlock: Deadlock | undefined;
+  private stopRequested = false;
+  private failure: WorkerHostError | undefined;
+  private onFailure: (e: WorkerHostError) => void = () => {};
+  private finished: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    readonly machine: Machine,
+    options: WorkerHostOptions = {},
+  ) {
+    this.opts = {
+      timeoutMs: options.timeoutMs ?? WORKER_HOST_DEFAULTS.timeoutMs,
+      spinIterations: options.spinIterations ?? WORKER_HOST_DEFAULTS.spinIterations,
+      waitSliceMs: options.waitSliceMs ?? WORKER_HOST_DEFAULTS.waitSliceMs,
+      drainIntervalMs: options.drainIntervalMs ?? WORKER_HOST_DEFAULTS.drainIntervalMs,
+      controlTimeoutMs: options.controlTimeoutMs ?? WORKER_HOST_DEFAULTS.controlTimeoutMs,
+      startupTimeoutMs: options.startupTimeoutMs ?? WORKER_HOST_DEFAULTS.startupTimeoutMs,
+      trace: options.trace ?? true,
+    };
+    for (const key of ['timeoutMs', 'waitSliceMs', 'drainIntervalMs'] as const) {
+      if (!(this.opts[key] > 0)) throw new RangeError(`${key} ${this.opts[key]} must be positive`);
+    }
+    if (!Number.isInteger(this.opts.spinIterations) || this.opts.spinIterations < 0) {
+      throw new RangeError(
+        `spinIterations ${this.opts.spinIterations} must be a non-negative integer`,
+      );
+    }
+    this.signal = options.signal;
+  }
+
+  /** Where the run is. */
+  get phase(): WorkerHostPhase {
+    return this.phaseNow;
+  }
+
+  /** CPU threads alive right now (0 before `start()` and once the run has settled). */
+  get liveThreads(): number {
+    return this.live.size;
+  }
+
+  /**
+   * Starts the run; resolves when every CPU has ended and every thread has exited.
+   *
+   * @throws Error at once when called a second time, or when `machine` already ran (on any host).
+   */
+  start(): Promise<WorkerRun> {
+    if (this.phaseNow !== 'idle') {
+      throw new Error(
+        `WorkerHost.start() called twice (the host is ${this.phaseNow}): a host runs its machine once; build a new Machine and WorkerHost for another run`,
+      );
+    }
+    if (USED.has(this.machine)) {
+      throw new Error(
+        'this machine already ran on workers: its shared RAM is no longer the initial state; build a new Machine',
+      );
+    }
+    const shared = shareMachine(this.machine, { trace: this.opts.trace });
+    USED.add(this.machine);
+    this.phaseNow = 'starting';
+    const done = this.run(shared);
+    this.finished = done.catch(() => {});
+    return done;
+  }
+
+  /**
+   * Stops every CPU at its next step boundary (a waiting CPU is woken) and resolves once every
+   * thread has exited; the run then resolves with `stopped: true`. CPUs that do not stop within
+   * `controlTimeoutMs` are terminated. Does nothing after the run ended.
+   */
+  async stop(): Promise<void> {
+    if (this.phaseNow === 'idle') {
+      this.phaseNow = 'done';
+      return;
+    }
+    if (this.phaseNow === 'done' || this.phaseNow === 'failed') return;
+    this.requestStop();
+    const grace = setTimeout(() => {
+      void this.pool?.destroy();
+    }, this.opts.controlTimeoutMs);
+    await this.finished;
+    clearTimeout(grace);
+  }
+
+  /** Parks every running CPU at its next step boundary; resolves with their states once parked. */
+  async pause(): Promise<CpuSnapshot[]> {
+    this.expectPhase('pause', ['running']);
+    this.phaseNow = 'paused';
+    return Promise.all(
+      this.cpuIds().map(async (cpu) => {
+        const ended = this.outcomes[cpu];
+        if (ended !== undefined) return ended.final;
+        Atomics.store(this.control, controlWord(cpu, PAUSE), 1);
+        return this.call(cpu, (r) => r.pause());
+      }),
+    );
+  }
+
+  /** Unparks the CPUs `pause()` parked. */
+  async resume(): Promise<void> {
+    this.expectPhase('resume', ['paused']);
+    this.phaseNow = 'running';
+    await Promise.all(
+      this.cpuIds().map(async (cpu) => {
+        Atomics.store(this.control, controlWord(cpu, PAUSE), 0);
+        if (this.outcomes[cpu] === undefined) await this.call(cpu, (r) => r.resume());
+      }),
+    );
+  }
+
+  /**
+   * CPU `cpu`'s registers, counters and (with `{ tlb: true }`) TLB entries, taken between two of
+   * its steps. After the CPU ended, its final state (which includes the TLB).
+   */
+  async inspect(cpu: number, options: InspectOptions = {}): Promise<CpuSnapshot> {
+    if (!Number.isInteger(cpu) || cpu < 0 || cpu >= this.machine.cpus.length) {
+      throw new RangeError(
+        `cpu ${cpu} does not exist: the machine has ${this.machine.cpus.length} CPUs`,
+      );
+    }
+    const ended = this.outcomes[cpu];
+    if (ended !== undefined) return ended.final;
+    this.expectPhase('inspect', ['running', 'paused']);
+    return this.call(cpu, (r) => r.inspect(options));
+  }
+
+  // ---- the run ---------------------------------------------------------------------------------
+
+  private async run(shared: SharedMachine): Promise<WorkerRun> {
+    const t0 = performance.now();
+    const machine = this.machine;
+    const n = machine.cpus.length;
+    this.control = new Int32Array(shared.control);
+    this.waitViews = shared.waitBuffers.map((b) => new Int32Array(b));
+    this.outcomes = machine.cpus.map(() => undefined);
+    const spinIterations = n <= availableParallelism() ? this.opts.spinIterations : 0;
+    const failed = new Promise<never>((_, reject) => {
+      this.onFailure = reject;
+    });
+    failed.catch(() => {});
+
+    const pool = new Piscina({
+      filename: WORKER_FILE,
+      minThreads: n,
+      maxThreads: n,
+      concurrentTasksPerWorker: 1,
+      idleTimeout: Number.POSITIVE_INFINITY,
+      // No Atomics doorbell between tasks: a finished worker keeps its event loop, so it can
+      // still answer inspect() until the pool is destroyed.
+      atomics: 'disabled',
+      execArgv: WORKER_FILE.endsWith('.ts') ? ['--import', TSX_LOADER] : [],
+    });
+    this.pool = pool;
+    this.track(pool);
+    pool.on('workerCreate', () => this.track(pool));
+    pool.on('error', (e: unknown) =>
+      this.fail(
+        new WorkerHostError(-1, `a CPU worker failed outside its task: ${describe(e)}`, {
+          cause: e,
+        }),
+      ),
+    );
+    const onAbort = () => this.requestStop();
+    this.signal?.addEventListener('abort', onAbort, { once: true });
+    if (this.signal?.aborted === true) this.requestStop();
+
+    const records: TraceRecord[] = [];
+    let lost = 0;
+    const drain = () => {
+      try {
+        for (const ring of machine.traces) {
+          const d = ring.drain();
+          lost += d.lost;
+          for (const r of d.records) records.push(r);
+        }
+      } catch (e) {
+        this.fail(
+          new WorkerHostError(-1, `draining the trace rings: ${describe(e)}`, { cause: e }),
+        );
+      }
+    };
+    let timer: NodeJS.Timeout | undefined;
+    let tStart = t0;
+    try {
+      const tasks = machine.cpus.map((_, cpu) => this.launch(pool, shared, cpu, spinIterations));
+      const settled = Promise.all(tasks);
+      settled.catch(() => {});
+
+      // The start line: no CPU steps before every CPU is built, so a thread that starts late
+      // (64 threads on 2 cores take a while) is not mistaken for a deadlock.
+      await race(
+        Promise.all(
+          this.cpuIds().map((cpu) => this.call(cpu, (r) => r.ready(), this.opts.startupTimeoutMs)),
+        ),
+        failed,
+      );
+      tStart = performance.now();
+      timer = setInterval(drain, this.opts.drainIntervalMs);
+      if (!this.stopRequested) {
+        this.phaseNow = 'running';
+        await race(
+          Promise.all(this.cpuIds().map((cpu) => this.call(cpu, (r) => r.start()))),
+          failed,
+        );
+      }
+      await race(settled, failed);
+    } catch (e) {
+      const error =
+        e instanceof WorkerHostError
+          ? e
+          : (this.failure ?? new WorkerHostError(-1, `worker host: ${describe(e)}`, { cause: e }));
+      this.phaseNow = 'failed';
+      clearInterval(timer);
+      await this.teardown();
+      throw error;
+    } finally {
+      this.signal?.removeEventListener('abort', onAbort);
+    }
+    const tEnd = performance.now();
+    clearInterval(timer);
+    drain();
+    await this.teardown();
+    if (this.failure !== undefined) {
+      this.phaseNow = 'failed';
+      throw this.failure;
+    }
+    this.phaseNow = 'done';
+
+    const outcomes = this.outcomes as CpuOutcome[];
+    const steps = Atomics.load(this.control, STEP_COUNTER);
+    const schedule = new Array<number>(steps).fill(-1);
+    for (const o of outcomes) for (const s of o.stamps) schedule[s] = o.cpu;
+    records.sort((a, b) => a.step - b.step || a.cpu - b.cpu || a.seq - b.seq);
+    return {
+      schedule,
+      steps,
+      records,
+      lost,
+      ...(this.deadlock === undefined ? {} : { deadlock: this.deadlock }),
+      truncated: false,
+      stopped: this.stopRequested && this.deadlock === undefined,
+      cpus: outcomes.map((o) => ({
+        cpu: o.cpu,
+        end: o.end,
+        state: o.final,
+        wallMs: o.wallMs,
+        blockedMs: o.blockedMs,
+        steps: o.stamps.length,
+      })),
+      wallMs: tEnd - tStart,
+      startupMs: tStart - t0,
+      spinIterations,
+      stamp: 'global-step',
+    };
+  }
+
+  /** Posts CPU `cpu`'s task; resolves with its outcome, or fails the run. */
+  private launch(
+    pool: Piscina,
+    shared: SharedMachine,
+    cpu: number,
+    spinIterations: number,
+  ): Promise<CpuOutcome> {
+    const { port1, port2 } = new MessageChannel();
+    this.ports.push(port1);
+    this.remotes[cpu] = Comlink.wrap<CpuControl>(port1 as unknown as Comlink.Endpoint);
+    const task: CpuTask = {
+      shared,
+      cpu,
+      port: port2,
+      spinIterations,
+      timeoutMs: this.opts.timeoutMs,
+      waitSliceMs: Math.min(this.opts.waitSliceMs, this.opts.timeoutMs),
+    };
+    return (pool.run(task, { transferList: [port2] }) as Promise<CpuOutcome>).then(
+      (outcome) => {
+        this.outcomes[cpu] = outcome;
+        if (outcome.end === 'deadlock' && this.deadlock === undefined) {
+          this.deadlock = this.describeDeadlock(cpu, outcome.deadlock);
+          this.requestStop();
+        }
+        return outcome;
+      },
+      (e: unknown) => {
+        const error = new WorkerHostError(cpu, `cpu ${cpu}: ${describe(e)}`, { cause: e });
+        this.fail(error);
+        throw error;
+      },
+    );
+  }
+
+  /** The CPUs blocked when CPU `first` reported its deadlock, and what each waits for. */
+  private describeDeadlock(first: number, firstWait: string | undefined): Deadlock {
+    const b = this.machine.barriers;
+    const cpus: number[] = [];
+    const waits: string[] = [];
+    for (const cpu of this.cpuIds()) {
+      const state = Atomics.load(this.control, controlWord(cpu, STATE));
+      if (cpu === first) {
+        cpus.push(cpu);
+        waits.push(firstWait ?? `cpu ${cpu} is blocked`);
+        continue;
+      }
+      const own = this.outcomes[cpu]?.deadlock;
+      if (own !== undefined) {
+        cpus.push(cpu);
+        waits.push(own);
+        continue;
+      }
+      if (state !== RunState.Blocked && state !== RunState.Deadlocked) continue;
+      // The deterministic host's wording (describeDeadlock).
+      const pc = Atomics.load(this.control, controlWord(cpu, WAIT_PC));
+      const id = b.instanceOf[cpu]?.[pc] ?? -1;
+      cpus.push(cpu);
+      waits.push(
+        id >= 0
+          ? `cpu ${cpu} waits at barrier ${b.names[id]} (${b.arrived(id)} of ${b.required(id)} arrived)`
+          : `cpu ${cpu} is blocked at instruction ${pc}`,
+      );
+    }
+    return { cpus, waits };
+  }
+
+  // ---- control plane ---------------------------------------------------------------------------
+
+  /**
+   * One comlink call to CPU `cpu`: posts it, then rings the doorbell so the worker's loop yields
+   * to its event loop to answer. Rejects after `timeoutMs` rather than hang.
+   */
+  private call<T>(
+    cpu: number,
+    f: (remote: Comlink.Remote<CpuControl>) => Promise<T>,
+    timeoutMs = this.opts.controlTimeoutMs,
+  ): Promise<T> {
+    const pending = f(this.remotes[cpu]!);
+    Atomics.add(this.control, controlWord(cpu, CALLS), 1);
+    this.ring(cpu);
+    return withTimeout(
+      pending,
+      timeoutMs,
+      `cpu ${cpu}: no answer to a control call within ${timeoutMs} ms`,
+    );
+  }
+
+  /** Rings CPU `cpu`'s doorbell, and wakes the word it waits on if it is blocked. */
+  private ring(cpu: number): void {
+    const c = this.control;
+    Atomics.add(c, controlWord(cpu, ATTENTION), 1);
+    // Read after the doorbell: a CPU that published its wait before we rang is woken here; one
+    // that publishes it later sees the doorbell before it waits.
+    if (Atomics.load(c, controlWord(cpu, STATE)) !== RunState.Blocked) return;
+    const buffer = this.waitViews[Atomics.load(c, controlWord(cpu, WAIT_BUFFER))];
+    if (buffer !== undefined) Atomics.notify(buffer, Atomics.load(c, controlWord(cpu, WAIT_INDEX)));
+  }
+
+  /** Asks every CPU still running to stop (shared STOP word, doorbell, and a comlink stop() that
+   * also unparks a paused one). */
+  private requestStop(): void {
+    if (this.stopRequested) return;
+    this.stopRequested = true;
+    if (this.phaseNow === 'running' || this.phaseNow === 'paused') this.phaseNow = 'stopping';
+    for (const cpu of this.cpuIds()) {
+      if (this.outcomes[cpu] !== undefined) continue;
+      Atomics.store(this.control, controlWord(cpu, STOP), 1);
+      if (this.remotes[cpu] !== undefined) this.call(cpu, (r) => r.stop()).catch(() => {});
+      else this.ring(cpu);
+    }
+  }
+
+  private fail(error: WorkerHostError): void {
+    if (this.failure !== undefined) return;
+    this.failure = error;
+    this.onFailure(error);
+  }
+
+  /** Ends every thread and closes every port. */
+  private async teardown(): Promise<void> {
+    if (this.pool !== undefined) {
+      this.track(this.pool);
+      await this.pool.destroy();
+    }
+    for (const port of this.ports) port.close();
+    this.ports = [];
+  }
+
+  private track(pool: Piscina): void {
+    for (const worker of pool.threads) {
+      if (this.seen.has(worker)) continue;
+      this.seen.add(worker);
+      this.live.add(worker);
+      worker.once('exit', () => this.live.delete(worker));
+    }
+  }
+
+  private cpuIds(): number[] {
+    return this.machine.cpus.map((_, i) => i);
+  }
+
+  private expectPhase(action: string, phases: readonly WorkerHostPhase[]): void {
+    if (!phases.includes(this.phaseNow)) {
+      throw new Error(
+        `WorkerHost.${action}(): the host is ${this.phaseNow}, not ${phases.join(' or ')}`,
+      );
+    }
+  }
+}
+
+/**
+ * Copies a worker run's final CPU states into `machine.cpus` (registers, status, failure, pc,
+ * CR2/CR3, PGE, cycles, stats, faults, Mapper errors), so `buildRunReport(machine, run, …)` reports
+ * the workers' CPUs. TLB contents are not copied (the TLB's storage is private to `Tlb`).
+ */
+export function applyFinalState(machine: Machine, run: WorkerRun): void {
+  for (const { cpu: id, state } of run.cpus) {
+    const cpu = machine.cpus[id]!;
+    for (const [i, v] of state.registers.entries()) cpu.setRegister(i, v);
+    cpu.status = state.status;
+    cpu.failure = state.failure;
+    cpu.pc = state.pc;
+    cpu.cr2 = state.cr2;
+    cpu.cr3Table = state.cr3Table;
+    cpu.cr3Pcid = state.cr3Pcid;
+    cpu.addressSpace = state.addressSpace;
+    cpu.pge = state.pge;
+    cpu.cycles = state.cycles;
+    cpu.now = state.now;
+    Object.assign(cpu.stats, state.stats);
+    cpu.faults.splice(0, cpu.faults.length, ...state.faults);
+    cpu.mapperErrors.splice(0, cpu.mapperErrors.length, ...state.mapperErrors);
+  }
+}
+
+function describe(e: unknown): string {
+  if (e instanceof Error) return e.name !== 'Error' ? `${e.name}: ${e.message}` : e.message;
+  return String(e);
+}
+
+function race<T>(p: Promise<T>, failed: Promise<never>): Promise<T> {
+  return Promise.race([p, failed]);
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
