@@ -61,13 +61,19 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .command('run')
     .description('run a smpsim-scenario/1 file or a built-in scenario and print its timeline')
     .argument('<scenario>', 'a scenario file, or the name of a built-in scenario (smpsim list)')
-    .option('--protocol <p>', "shootdown protocol (default: the scenario's); this build: none")
-    .option('--host <h>', 'deterministic (default); workers arrives with the SMP layer')
+    .option(
+      '--protocol <p>',
+      "none, sync-ipi, batched, lazy or broadcast (default: the scenario's)",
+    )
+    .option(
+      '--host <h>',
+      'deterministic (default: one thread, reproducible) or workers (one thread per CPU)',
+    )
     .option('--seed <n>', 'seed of the deterministic scheduler (default 1)')
     .option('--schedule <s>', 'explicit CPU order, e.g. 0,1*3,0 (then the seed continues)')
     .option('--json', 'print the JSON report instead of the timeline')
-    .action((ref: string, opts: RunOptions) => {
-      status = runCommand(ref, opts, io);
+    .action(async (ref: string, opts: RunOptions) => {
+      status = await runCommand(ref, opts, io);
     });
 
   program

@@ -5,11 +5,12 @@
 
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { buildRunReport } from '../report/run-report.ts';
+import { buildRunReport, type HostRun } from '../report/run-report.ts';
 import { renderTimeline } from '../report/timeline.ts';
 import { loadScenario } from '../scenarios/load.ts';
 import { PROTOCOLS, type Protocol, type Scenario } from '../scenarios/scenario.ts';
 import { parseSchedule, runDeterministic } from '../smp/hosts/deterministic.ts';
+import { applyFinalState, WorkerHost } from '../smp/hosts/worker.ts';
 import { Machine } from '../smp/machine.ts';
 import type { Io } from './replay.ts';
 import { UsageError } from './usage-error.ts';
@@ -47,20 +48,16 @@ function parseSeed(text: string | undefined): number {
   return Number(text);
 }
 
-/** Runs a scenario; returns 0, or 1 when a CPU failed an assertion or the run deadlocked. */
-export function runCommand(ref: string, opts: RunOptions, io: Io): number {
+/** Runs a scenario; resolves to 0, or 1 when a CPU failed an assertion or the run deadlocked. */
+export async function runCommand(ref: string, opts: RunOptions, io: Io): Promise<number> {
   const scenario = resolveScenario(ref);
   const protocol = (opts.protocol ?? scenario.machine.protocol) as Protocol;
   if (!PROTOCOLS.includes(protocol)) {
     throw new UsageError(`run: --protocol ${protocol} is not one of ${PROTOCOLS.join(', ')}`);
   }
   const host = opts.host ?? 'deterministic';
-  if (host !== 'deterministic') {
-    throw new UsageError(
-      host === 'workers'
-        ? 'run: --host workers is not available yet (worker-thread CPUs are the next milestone); use --host deterministic'
-        : `run: --host ${host} is not one of deterministic, workers`,
-    );
+  if (host !== 'deterministic' && host !== 'workers') {
+    throw new UsageError(`run: --host ${host} is not one of deterministic, workers`);
   }
   const seed = parseSeed(opts.seed);
   let schedule: number[] | undefined;
@@ -69,14 +66,37 @@ export function runCommand(ref: string, opts: RunOptions, io: Io): number {
   } catch (e) {
     throw new UsageError(`run: --schedule: ${(e as Error).message}`);
   }
-  const machine = Machine.fromScenario(scenario, { protocol });
-  let run: ReturnType<typeof runDeterministic>;
-  try {
-    run = runDeterministic(machine, { seed, ...(schedule === undefined ? {} : { schedule }) });
-  } catch (e) {
-    if (e instanceof Error && e.name === 'ScheduleError')
-      throw new UsageError(`run: --schedule: ${e.message}`);
-    throw e;
+  if (host === 'workers' && schedule !== undefined) {
+    throw new UsageError(
+      'run: --schedule needs --host deterministic (worker threads interleave freely)',
+    );
+  }
+  let machine: Machine;
+  let run: HostRun;
+  if (host === 'workers') {
+    // Real threads write trace records faster than the host drains them: a larger ring.
+    machine = Machine.fromScenario(scenario, { protocol, traceCapacity: 1 << 16 });
+    const abort = new AbortController();
+    // Ctrl-C stops every worker thread before the process exits.
+    const onSigint = () => abort.abort();
+    process.once('SIGINT', onSigint);
+    try {
+      const workers = await new WorkerHost(machine, { signal: abort.signal }).start();
+      applyFinalState(machine, workers);
+      run = workers;
+    } finally {
+      process.removeListener('SIGINT', onSigint);
+    }
+  } else {
+    machine = Machine.fromScenario(scenario, { protocol });
+    try {
+      run = runDeterministic(machine, { seed, ...(schedule === undefined ? {} : { schedule }) });
+    } catch (e) {
+      if (e instanceof Error && e.name === 'ScheduleError') {
+        throw new UsageError(`run: --schedule: ${e.message}`);
+      }
+      throw e;
+    }
   }
   const report = buildRunReport(machine, run, { protocol, host, seed });
   io.out(

@@ -4,7 +4,19 @@
  */
 
 import { hex, VirtAddr } from '../addr.ts';
-import { type DeterministicRun, formatSchedule } from '../smp/hosts/deterministic.ts';
+import type { Deadlock } from '../smp/hosts/deterministic.ts';
+import { formatSchedule } from '../smp/hosts/deterministic.ts';
+import type { TraceRecord } from '../trace/ring.ts';
+
+/** What any host's run gives the report: the order CPUs stepped in, the trace, and how it ended. */
+export interface HostRun {
+  readonly schedule: readonly number[];
+  readonly steps: number;
+  readonly records: readonly TraceRecord[];
+  readonly lost: number;
+  readonly deadlock?: Deadlock;
+}
+
 import type { Machine } from '../smp/machine.ts';
 
 /** One CPU's counters and final state, in the JSON's snake_case. */
@@ -48,7 +60,7 @@ export interface RunReportJson {
 /** Builds the report of a finished run. */
 export function buildRunReport(
   machine: Machine,
-  run: DeterministicRun,
+  run: HostRun,
   meta: { protocol: string; host: string; seed: number },
 ): RunReportJson {
   const cpus = machine.cpus;

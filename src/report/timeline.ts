@@ -226,7 +226,11 @@ export function renderSummary(report: RunReportJson): string[] {
   out.push(
     `hazards: ${report.hazards.length === 0 ? 'none reported (the coherence checker is not part of this build yet)' : report.hazards.length}`,
   );
-  out.push(`schedule: ${report.schedule}   (replay with --schedule '${report.schedule}')`);
+  out.push(
+    report.host === 'deterministic'
+      ? `schedule: ${report.schedule}   (replay with --schedule '${report.schedule}')`
+      : `schedule: ${report.schedule}   (as observed on worker threads; only the deterministic host replays a schedule)`,
+  );
   out.push(
     `time: modeled cycles per CPU above; ${report.stats.steps} steps, ${report.stats.trace_records} trace records`,
   );

@@ -176,7 +176,11 @@ describe('smpsim run (deterministic host)', () => {
 
   it.each([
     [['--protocol', 'bogus'], /--protocol bogus is not one of none, sync-ipi/],
-    [['--protocol', 'none', '--host', 'workers'], /--host workers is not available yet/],
+    [
+      ['--protocol', 'none', '--host', 'threads'],
+      /--host threads is not one of deterministic, workers/,
+    ],
+    [['--host', 'workers', '--schedule', '0,1'], /--schedule needs --host deterministic/],
     [['--protocol', 'none', '--seed', '-1'], /--seed -1 must be an integer/],
     [['--protocol', 'none', '--schedule', '0,x'], /schedule item 2 "x"/],
     [
@@ -209,6 +213,37 @@ describe('smpsim run (deterministic host)', () => {
     const r = await cli('run', bad);
     expect(r.status).toBe(2);
     expect(r.err).toMatch(/cpus\[0\]\.as/);
+  });
+});
+
+describe('smpsim run --host workers', () => {
+  it('runs every CPU on its own thread with the same results as the deterministic host', async () => {
+    for (const protocol of ['none', 'sync-ipi']) {
+      const det = JSON.parse(
+        (await cli('run', 'unmap-without-shootdown', '--protocol', protocol, '--json')).out,
+      );
+      const w = await cli(
+        'run',
+        'unmap-without-shootdown',
+        '--protocol',
+        protocol,
+        '--host',
+        'workers',
+        '--json',
+      );
+      expect(w.status).toBe(0);
+      const workers = JSON.parse(w.out);
+      expect(workers.host).toBe('workers');
+      expect(workers.registers).toEqual(det.registers);
+      expect(
+        workers.faults.map((f: { addr: string; error_code: string }) => [f.addr, f.error_code]),
+      ).toEqual(
+        det.faults.map((f: { addr: string; error_code: string }) => [f.addr, f.error_code]),
+      );
+      expect(workers.stats.cpus.map((c: { status: string }) => c.status)).toEqual(
+        det.stats.cpus.map((c: { status: string }) => c.status),
+      );
+    }
   });
 });
 
