@@ -61,7 +61,7 @@ export default async function cpuTask(task: CpuTask): Promise<CpuOutcome> {
 }
 
 async function runCpu(task: CpuTask): Promise<CpuOutcome> {
-  const { cpu, env, control, waitBuffers } = rebuildCpu(task.shared, task.cpu);
+  const { cpu, control, waitBuffers } = rebuildCpu(task.shared, task.cpu);
   const word = (w: number) => controlWord(task.cpu, w);
   const stamps: number[] = [];
   let served = 0;
@@ -192,12 +192,7 @@ async function runCpu(task: CpuTask): Promise<CpuOutcome> {
   };
 
   /** What a blocked CPU waits for, in the deterministic host's words (`describeDeadlock`). */
-  const describeWait = (c: Cpu): string => {
-    const b = env.barriers;
-    const id = b.instanceOf[c.id]?.[c.pc] ?? -1;
-    if (id < 0) return `cpu ${c.id} is blocked at instruction ${c.pc}`;
-    return `cpu ${c.id} waits at barrier ${b.names[id]} (${b.arrived(id)} of ${b.required(id)} arrived)`;
-  };
+  const describeWait = (c: Cpu): string => c.describeWait();
 
   /** Yields to the event loop until a control call (or a safety tick) arrives. */
   const nextCall = () =>

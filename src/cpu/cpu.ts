@@ -250,6 +250,24 @@ export class Cpu {
     this.regs[i * 2 + 1] = Number(v >> 32n);
   }
 
+  /**
+   * What this CPU waits for, in words, for deadlock and timeout reports: the barrier and its
+   * arrivals, or the CPUs that have not acknowledged its shootdown.
+   */
+  describeWait(): string {
+    const b = this.env.barriers;
+    if (this.wait === 'barrier') {
+      const id = this.waitingBarrier;
+      return `cpu ${this.id} waits at barrier ${b.names[id]} (${b.arrived(id)} of ${b.required(id)} arrived)`;
+    }
+    if ((this.wait === 'flush' || this.wait === 'sync') && this.port !== undefined) {
+      const missing = this.port.unacknowledged(this);
+      const what = this.wait === 'flush' ? 'its flush' : `its ${this.port.protocol} batch`;
+      return `cpu ${this.id} waits for ${missing.length === 0 ? 'nothing (acknowledged)' : `cpu ${missing.join(', cpu ')}`} to acknowledge ${what} (instruction ${this.pc}, protocol ${this.port.protocol})`;
+    }
+    return `cpu ${this.id} is blocked at instruction ${this.pc}`;
+  }
+
   /** True when the CPU has stopped for good. */
   get halted(): boolean {
     return this.status !== 'running';

@@ -36,6 +36,8 @@ export interface ShootdownPort {
   holdFree(cpu: Cpu, frame: number): boolean;
   /** The CPU switched address spaces (cpumask maintenance). */
   switchSpace(cpu: Cpu, from: string, to: string): void;
+  /** While `waiting`: the CPUs that have not acknowledged yet, for deadlock reports. */
+  unacknowledged(cpu: Cpu): number[];
   /** The CPU stopped: it leaves every cpumask and acknowledges whatever is pending at once. */
   leave(cpu: Cpu): void;
 }

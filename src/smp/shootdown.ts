@@ -347,6 +347,17 @@ export class Shootdown implements ShootdownPort {
     return Atomics.load(this.words, this.cpuWord(cpu.id, CPU_ACKS)) < l.expectAcks;
   }
 
+  unacknowledged(cpu: Cpu): number[] {
+    const out: number[] = [];
+    for (const slot of this.state(cpu).round) {
+      const target = slot % this.layout.cpus;
+      const base = this.layout.slot(cpu.id, target);
+      if (Atomics.load(this.words, base + SLOT_SEQ) !== Atomics.load(this.words, base + SLOT_ACK))
+        out.push(target);
+    }
+    return out;
+  }
+
   complete(cpu: Cpu): void {
     // The initiator's modeled clock jumps to the latest acknowledgement of the round (it spun or
     // slept until then), plus the completion cost (TLBSYNC for broadcast).

@@ -269,3 +269,28 @@ describe('broadcast', () => {
     expect(events.some((e) => e.type === 'shootdown-done' && e.cpu === 0)).toBe(true);
   });
 });
+
+describe('describeWait', () => {
+  it('names the CPUs that have not acknowledged a shootdown yet (what a timeout reports)', () => {
+    const s = scenario('stuck')
+      .machine({ cpus: 3 })
+      .addressSpace('A', (as) => as.map4k(PAGE, 0x20_0000, 'PRESENT|WRITABLE'))
+      .cpu('A', (p) => p.load(PAGE, 'r0').unmap('4KiB', PAGE).flush())
+      .cpu('A', (p) => p.load(PAGE, 'r0'))
+      .cpu('A', (p) => p.load(PAGE, 'r0'))
+      .build();
+    const machine = Machine.fromScenario(s, { protocol: 'sync-ipi' });
+    const [cpu0, cpu1] = machine.cpus;
+    // cpu 0 flushes while cpus 1 and 2 are alive; only cpu 1 gets to run and acknowledge.
+    cpu0!.step();
+    cpu0!.step();
+    expect(cpu0!.step()).toBe(2); // Blocked
+    expect(cpu0!.describeWait()).toBe(
+      'cpu 0 waits for cpu 1, cpu 2 to acknowledge its flush (instruction 2, protocol sync-ipi)',
+    );
+    cpu1!.step();
+    expect(cpu0!.describeWait()).toBe(
+      'cpu 0 waits for cpu 2 to acknowledge its flush (instruction 2, protocol sync-ipi)',
+    );
+  });
+});

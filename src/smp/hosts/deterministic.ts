@@ -160,12 +160,5 @@ export function runDeterministic(
 }
 
 function describeDeadlock(machine: Machine, waiting: number[]): Deadlock {
-  const b = machine.barriers;
-  const waits = waiting.map((i) => {
-    const c = machine.cpus[i]!;
-    const id = b.instanceOf[i]?.[c.pc] ?? -1;
-    if (id < 0) return `cpu ${i} is blocked at instruction ${c.pc}`;
-    return `cpu ${i} waits at barrier ${b.names[id]} (${b.arrived(id)} of ${b.required(id)} arrived)`;
-  });
-  return { cpus: waiting, waits };
+  return { cpus: waiting, waits: waiting.map((i) => machine.cpus[i]!.describeWait()) };
 }
