@@ -9,7 +9,6 @@ import { hex, PhysAddr } from '../addr.ts';
 import { BarrierBoard, type SharedBarrierBoard } from '../cpu/barrier.ts';
 import type { CostModel } from '../cpu/cost-model.ts';
 import { type AddressSpaceRef, Cpu, type CpuConfig, type CpuEnvironment } from '../cpu/cpu.ts';
-import type { TlbConfig } from '../cpu/tlb.ts';
 import { PhysicalMemory } from '../memory/physical-memory.ts';
 import {
   BitmapFrameAllocator,
@@ -27,19 +26,15 @@ import { type SharedShootdown, Shootdown } from './shootdown.ts';
 /** The `format` tag of a `SharedMachine`, so a worker never misreads an older layout. */
 export const SHARED_MACHINE_FORMAT = 'smpsim-shared-machine/1';
 
-/** One CPU's configuration, as `Machine.fromScenario` gave it (everything but the program). */
-export interface SharedCpuConfig {
-  readonly id: number;
-  readonly tlb: TlbConfig;
-  readonly pge: boolean;
-  readonly pcide: boolean;
-  readonly wp: boolean;
-  readonly nxe: boolean;
-  readonly addressSpace: string;
+/**
+ * One CPU's configuration, as `Machine.fromScenario` gave it: the CPU's own config without the
+ * program (re-read from the scenario) and with the trace ring reduced to on/off.
+ */
+export type SharedCpuConfig = Omit<CpuConfig, 'program' | 'trace' | 'costs'> & {
   readonly costs: CostModel;
   /** False: the CPU writes no trace records. */
   readonly trace: boolean;
-}
+};
 
 /** An address space as CR3 sees it. */
 export interface SharedAddressSpace {
