@@ -5,6 +5,7 @@
 
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { checkRun } from '../check/checker.ts';
 import { buildRunReport, type HostRun } from '../report/run-report.ts';
 import { renderTimeline } from '../report/timeline.ts';
 import { loadScenario } from '../scenarios/load.ts';
@@ -98,7 +99,8 @@ export async function runCommand(ref: string, opts: RunOptions, io: Io): Promise
       throw e;
     }
   }
-  const report = buildRunReport(machine, run, { protocol, host, seed });
+  const hazards = checkRun(machine, run);
+  const report = buildRunReport(machine, run, { protocol, host, seed }, hazards);
   io.out(
     opts.json
       ? `${JSON.stringify(report)}\n`

@@ -17,7 +17,7 @@ import { CratePanic } from '../paging/panic.ts';
 import type { Result } from '../result.ts';
 import { INSTRUCTION_OPS } from '../scenarios/load.ts';
 import type { FrameOperand, Instruction, Register } from '../scenarios/scenario.ts';
-import { EvictReason, FlushOutcome, MaintenanceOp, TraceKind } from '../trace/record.ts';
+import { EvictReason, FlushOutcome, MaintenanceOp, StaleBits, TraceKind } from '../trace/record.ts';
 import type { TraceRing } from '../trace/ring.ts';
 import type { BarrierBoard } from './barrier.ts';
 import { type CostModel, DEFAULT_COST_MODEL } from './cost-model.ts';
@@ -188,6 +188,14 @@ export class Cpu {
   private readonly opIndex: readonly number[];
   /** `regAt[pc]`: the register index an instruction names in its `reg` field, or -1. */
   private readonly regAt: readonly number[];
+  /** The machine's page-table generation word (shared), or a private one without a port. */
+  private readonly generation: Int32Array;
+  /**
+   * Per TLB slot: the page-table generation at which the entry was last known to agree with the
+   * tables (filled, or probed and found current). A hit whose slot lags the machine's generation
+   * is probed once (the coherence probe); -1 forces a probe (after a CR3 write).
+   */
+  private readonly checkedGen: Int32Array;
 
   constructor(config: CpuConfig, env: CpuEnvironment) {
     this.id = config.id;
@@ -201,6 +209,8 @@ export class Cpu {
     this.trace = config.trace;
     this.costs = config.costs ?? DEFAULT_COST_MODEL;
     this.tlb = new Tlb(config.tlb);
+    this.generation = env.shootdown?.tableGeneration ?? new Int32Array(1);
+    this.checkedGen = new Int32Array(this.tlb.capacity);
     this.pge = config.pge;
     this.pcide = config.pcide;
     this.wp = config.wp;
@@ -490,8 +500,10 @@ export class Cpu {
           });
           return StepResult.Ran;
         }
-        // The scenario spec promises a zeroed frame.
+        // The scenario spec promises a zeroed frame. Zeroing may rewrite a frame that still
+        // serves as a table somewhere (a user's bug): count it as a table change.
         this.env.memory.zeroFrame(frame.startAddress);
+        Atomics.add(this.generation, 0, 1);
         this.setRegister(regIndex(ins.reg), BigInt(frame.startAddress));
         this.record(TraceKind.FrameAlloc, frame.startAddress, 0, 0, 0);
         return StepResult.Ran;
@@ -577,8 +589,13 @@ export class Cpu {
         this.cycles += this.costs.tlbHit;
         const pa = tlb.physAddrOf(slot, addr);
         // Guarded so that a run without a trace does not even compute the record's fields.
-        if (this.trace !== undefined)
+        if (this.trace !== undefined) {
           this.record(TraceKind.TlbHit, addr, slot, tlb.frameOf(slot), ACCESS_CODE[kind]);
+          // The coherence probe, only when the tables may have changed since the entry was
+          // known current: one atomic load and a compare on the common path.
+          const gen = Atomics.load(this.generation, 0);
+          if (this.checkedGen[slot] !== gen) this.probeHit(slot, addr, kind, user, pa, gen);
+        }
         return pa;
       }
       // A write through an entry cached with DIRTY clear walks again to set DIRTY (SDM §4.8).
@@ -587,7 +604,46 @@ export class Cpu {
     return this.translateSlow(addr, kind, user);
   }
 
+  /**
+   * Compares a TLB hit with what the page tables give now (without touching them) and records a
+   * `Stale` record when they disagree: another frame or none (a stale translation), a right the
+   * tables no longer grant (a stale permission), or a store through an entry cached DIRTY whose
+   * leaf has DIRTY clear (a lost dirty bit). The checker (src/check/) classifies these records.
+   */
+  private probeHit(
+    slot: number,
+    addr: VirtAddr,
+    kind: AccessKind,
+    user: boolean,
+    pa: number,
+    gen: number,
+  ): void {
+    const w = this.walker;
+    const now = w.probe(this.cr3Table, addr, this);
+    let bits = 0;
+    if (now !== pa) bits = StaleBits.Translation;
+    else {
+      // The rights this access uses, against the effective rights of the tables (SDM §4.6).
+      if (
+        (user && !w.probeUser) ||
+        (kind === 'write' && !w.probeWritable && (user || this.wp)) ||
+        (kind === 'fetch' && w.probeNoExecute)
+      ) {
+        bits |= StaleBits.Permission;
+      }
+      // A write hit means the entry is cached DIRTY (else it re-walks, SDM §4.8).
+      if (kind === 'write' && !w.probeDirty) bits |= StaleBits.LostDirty;
+    }
+    if (bits === 0) {
+      this.checkedGen[slot] = gen;
+      return;
+    }
+    this.record(TraceKind.Stale, addr, now, bits, ACCESS_CODE[kind]);
+  }
+
   private translateSlow(addr: VirtAddr, kind: AccessKind, user: boolean): number {
+    // Read before the walk: a change racing with it leaves the entry marked as unchecked.
+    const gen = Atomics.load(this.generation, 0);
     this.stats.tlbMisses++;
     this.record(TraceKind.TlbMiss, addr, 0, 0, ACCESS_CODE[kind]);
     const w = this.walker;
@@ -622,6 +678,7 @@ export class Cpu {
       this.evictHook,
     );
     this.refillPage = -1;
+    this.checkedGen[slot] = gen;
     this.record(TraceKind.TlbFill, w.pageStart, w.frame, this.tlb.attrOf(slot), this.cr3Pcid);
     return w.frame + (addr - w.pageStart);
   }
@@ -730,6 +787,9 @@ export class Cpu {
     this.cr3Pcid = this.pcide ? space.pcid : 0;
     this.cycles += this.costs.cr3Write;
     this.record(TraceKind.Cr3Write, this.cr3Table, this.cr3Pcid, this.pcide && noflush ? 1 : 0, 0);
+    // Entries that survive the switch (GLOBAL, or kept by PCID) were checked against the old
+    // tables only: probe each once against the new ones (a GLOBAL entry may leak, spec).
+    this.checkedGen.fill(-1);
     if (this.pcide && noflush) return;
     this.evictReason = EvictReason.Cr3;
     this.tlb.flushNonGlobal(this.pcide ? this.cr3Pcid : undefined, this.evictHook);
@@ -803,8 +863,11 @@ export class Cpu {
       frameOut,
       r.ok ? 0 : 1 + (MAPPER_ERRORS as readonly string[]).indexOf(r.error.kind),
     );
-    if (r.ok) this.pendingFlush = r.value;
-    else this.mapperErrors.push({ cpu: this.id, step: this.now, op: ins.op, err: r.error.kind });
+    if (r.ok) {
+      this.pendingFlush = r.value;
+      // After the entry writes: a CPU that reads the new generation sees the new tables.
+      Atomics.add(this.generation, 0, 1);
+    } else this.mapperErrors.push({ cpu: this.id, step: this.now, op: ins.op, err: r.error.kind });
   }
 
   /** The frame address a `frame` operand names, or -1 after failing the CPU for a bad value. */

@@ -16,6 +16,11 @@ export interface ShootdownPort {
   readonly protocol: string;
   /** The wake words: a waiting CPU blocks on `wake[wakeIndex(cpu.id)]`; every event for it bumps it. */
   readonly wake: Int32Array;
+  /**
+   * One shared word, the machine's page-table generation: CPUs bump it after changing the tables
+   * and compare it with what they saw when they filled a TLB entry (the coherence probe).
+   */
+  readonly tableGeneration: Int32Array;
   /** Index of a CPU's wake word in `wake`. */
   wakeIndex(cpu: number): number;
   /** Bumps every CPU's wake word (a barrier opened). */

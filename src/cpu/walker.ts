@@ -156,6 +156,58 @@ export class Walker {
     }
   }
 
+  /** After `probe`: the effective rights and the leaf's DIRTY bit of the translation it found. */
+  probeWritable = false;
+  probeUser = false;
+  probeNoExecute = false;
+  probeDirty = false;
+
+  /**
+   * What the page tables give for `addr` now, without touching them: the physical address, or -1
+   * when a walk would fault for any access (not present, reserved bit) or leave RAM. Unlike a real
+   * walk it sets no ACCESSED/DIRTY bit and fills no result field but the `probe*` ones, so the
+   * coherence probe (cpu.ts) can compare a TLB hit with the tables without changing either.
+   */
+  probe(p4: number, addr: number, ctl: WalkControl): number {
+    const mem = this.memory;
+    const w = this.w;
+    let table = p4;
+    let writable = true;
+    let userOk = true;
+    let noExecute = false;
+    for (let level = 4 as PageTableLevel; ; level = (level - 1) as PageTableLevel) {
+      const entry = table + indexAt(addr, level) * 8;
+      mem.loadEntryWordsUnchecked(entry, w);
+      const lo = w[0]!;
+      const hi = w[1]!;
+      if ((lo & P) === 0) return -1;
+      const leaf = level === 1 || ((lo & PS) !== 0 && level !== 4);
+      const addrField = entryAddr(lo, hi);
+      const sizeBytes = level === 3 ? 2 ** 30 : level === 2 ? 2 ** 21 : 4096;
+      // The same reserved-bit rules as `walk` (SDM §4.5.4): such an entry faults, maps nothing.
+      if (
+        (level === 4 && (lo & PS) !== 0) ||
+        (!ctl.nxe && (hi & NX_HI) !== 0) ||
+        (leaf && level > 1 && (addrField & (sizeBytes - 1) & ~0x1fff) !== 0)
+      ) {
+        return -1;
+      }
+      writable &&= (lo & RW) !== 0;
+      userOk &&= (lo & US) !== 0;
+      noExecute ||= ctl.nxe && (hi & NX_HI) !== 0;
+      if (!leaf) {
+        if (addrField + 4096 > mem.bytes) return -1;
+        table = addrField;
+        continue;
+      }
+      this.probeWritable = writable;
+      this.probeUser = userOk;
+      this.probeNoExecute = noExecute;
+      this.probeDirty = (lo & D) !== 0;
+      return addrField - (addrField & (sizeBytes - 1)) + (addr & (sizeBytes - 1));
+    }
+  }
+
   /** ORs `bits` into the entry if it still holds (lo, hi); false if it changed (walk restarts). */
   private setBits(
     entry: number,

@@ -4,6 +4,7 @@
  */
 
 import { hex, VirtAddr } from '../addr.ts';
+import type { Hazard } from '../check/hazard.ts';
 import type { Deadlock } from '../smp/hosts/deterministic.ts';
 import { formatSchedule } from '../smp/hosts/deterministic.ts';
 import type { TraceRecord } from '../trace/ring.ts';
@@ -18,6 +19,30 @@ export interface HostRun {
 }
 
 import type { Machine } from '../smp/machine.ts';
+
+/** One hazard in the JSON (scenario spec, "--json output"), with its story. */
+export interface HazardJson {
+  readonly kind: string;
+  readonly cpu: number;
+  readonly addr?: string;
+  readonly frame?: string;
+  readonly step: number;
+  readonly why: string;
+  readonly story: readonly { step: number; cpu: number; text: string }[];
+}
+
+/** The JSON form of a hazard. */
+export function hazardJson(h: Hazard): HazardJson {
+  return {
+    kind: h.kind,
+    cpu: h.cpu,
+    ...(h.addr === undefined ? {} : { addr: VirtAddr.hex(VirtAddr.newUnchecked(h.addr)) }),
+    ...(h.frames[0] === undefined ? {} : { frame: hex(h.frames[0]) }),
+    step: h.step,
+    why: h.why,
+    story: h.story.map((e) => ({ step: e.step, cpu: e.cpu, text: e.text })),
+  };
+}
 
 /** One CPU's counters and final state, in the JSON's snake_case. */
 export interface CpuStatsJson {
@@ -40,7 +65,7 @@ export interface RunReportJson {
   readonly protocol: string;
   readonly host: string;
   readonly seed: number;
-  readonly hazards: readonly unknown[];
+  readonly hazards: readonly HazardJson[];
   readonly faults: readonly { cpu: number; addr: string; error_code: string; step: number }[];
   readonly mapper_errors: readonly { cpu: number; step: number; op: string; err: string }[];
   readonly registers: readonly Record<string, string | number>[];
@@ -62,6 +87,7 @@ export function buildRunReport(
   machine: Machine,
   run: HostRun,
   meta: { protocol: string; host: string; seed: number },
+  hazards: readonly Hazard[] = [],
 ): RunReportJson {
   const cpus = machine.cpus;
   return {
@@ -69,7 +95,7 @@ export function buildRunReport(
     protocol: meta.protocol,
     host: meta.host,
     seed: meta.seed,
-    hazards: [],
+    hazards: hazards.map(hazardJson),
     faults: cpus.flatMap((c) =>
       c.faults.map((f) => ({
         cpu: f.cpu,

@@ -14,6 +14,7 @@ import {
   EVICT_REASON_NAMES,
   FLUSH_OUTCOME_NAMES,
   MAINTENANCE_NAMES,
+  StaleBits,
   TraceKind,
 } from '../trace/record.ts';
 import type { TraceRecord } from '../trace/ring.ts';
@@ -126,6 +127,19 @@ function describe(r: TraceRecord, scenario: Scenario): string[] {
       const what = r.b === 2 ? 'full flush' : `${r.c} page${r.c === 1 ? '' : 's'}`;
       return [`  ${r.d ? 'INVLPGB' : 'IPI'} from cpu${r.a}: ${what}, acked`];
     }
+    case TraceKind.Stale: {
+      const what =
+        (r.c & StaleBits.Translation) !== 0
+          ? r.b < 0
+            ? 'tables: not mapped'
+            : `tables: ${hex(r.b)}`
+          : (r.c & StaleBits.Permission) !== 0
+            ? 'tables: fewer rights'
+            : 'tables: DIRTY clear';
+      return [`  STALE entry used (${what})`];
+    }
+    case TraceKind.Coherent:
+      return [`  coherence point: flush #${r.a} done`];
     case TraceKind.ShootdownDone:
       return [`  shootdown done: ${r.a} ack${r.a === 1 ? '' : 's'}, cycle ${r.b}`];
     case TraceKind.BarrierWait:
@@ -173,6 +187,9 @@ export function renderTimeline(
     const recs = byStep.get(step) ?? [];
     const lines = recs.flatMap((r) => describe(r, scenario));
     if (lines.length === 0) lines.push('(still waiting)');
+    for (const h of report.hazards)
+      if (h.step === step && h.cpu === cpu && h.kind !== 'deadlock')
+        lines.push(`  !! HAZARD ${h.kind}`);
     lines.forEach((line, k) => {
       const cells = Array.from({ length: n }, (_, i) =>
         i === cpu ? clip(line).padEnd(COLUMN) : ' '.repeat(COLUMN),
@@ -223,9 +240,7 @@ export function renderSummary(report: RunReportJson): string[] {
       `  cpu${regs.cpu}: ${set.length === 0 ? '(all zero)' : set.map(([k, v]) => `${k}=${v}`).join(' ')}`,
     );
   }
-  out.push(
-    `hazards: ${report.hazards.length === 0 ? 'none reported (the coherence checker is not part of this build yet)' : report.hazards.length}`,
-  );
+  out.push(...renderHazards(report));
   out.push(
     report.host === 'deterministic'
       ? `schedule: ${report.schedule}   (replay with --schedule '${report.schedule}')`
@@ -234,5 +249,21 @@ export function renderSummary(report: RunReportJson): string[] {
   out.push(
     `time: modeled cycles per CPU above; ${report.stats.steps} steps, ${report.stats.trace_records} trace records`,
   );
+  return out;
+}
+
+/** Each hazard as a short story: what went wrong, then the events that led to it, by step. */
+export function renderHazards(report: RunReportJson): string[] {
+  if (report.hazards.length === 0) return ['hazards: none'];
+  const out = [`hazards: ${report.hazards.length}`];
+  for (const h of report.hazards) {
+    const where =
+      h.addr === undefined
+        ? ''
+        : `: ${h.addr}${h.frame === undefined ? '' : ` (frame ${h.frame})`}`;
+    out.push(`  ${h.kind.toUpperCase()} on cpu${h.cpu} at step ${h.step}${where}`);
+    out.push(`    ${h.why}`);
+    for (const e of h.story) out.push(`    step ${String(e.step).padStart(4)}  ${e.text}`);
+  }
   return out;
 }

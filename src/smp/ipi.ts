@@ -50,6 +50,12 @@ export interface IpiLayout {
   cpu(cpu: number): number;
   /** First of the two cpumask words (CPUs 0-31, 32-63) of address space `space`. */
   cpumask(space: number): number;
+  /**
+   * The machine's page-table generation: bumped after every successful Mapper call (and every
+   * `alloc_frame`, which zeroes RAM), so a CPU's coherence probe knows when its cached entries
+   * may no longer match the tables.
+   */
+  readonly tableGeneration: number;
   /** Total Int32 words. */
   readonly words: number;
 }
@@ -64,6 +70,7 @@ export function ipiLayout(cpus: number, spaces: number): IpiLayout {
     slot: (initiator, target) => (initiator * cpus + target) * SLOT_WORDS,
     cpu: (cpu) => slots + cpu * CPU_WORDS,
     cpumask: (space) => slots + perCpu + space * 2,
-    words: slots + perCpu + spaces * 2,
+    tableGeneration: slots + perCpu + spaces * 2,
+    words: slots + perCpu + spaces * 2 + 1,
   };
 }

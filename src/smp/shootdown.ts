@@ -74,6 +74,12 @@ interface Local {
   lazyQueue: Map<number, Request>;
   /** `lazy`: frames whose free waits for this CPU's outstanding lazy flushes. */
   heldFrees: number[];
+  /** `flush()` calls so far. */
+  flushes: number;
+  /** How many of them have reached their coherence point (last `Coherent` record). */
+  coherent: number;
+  /** How many flushes the current IPI round makes coherent once every target acknowledged. */
+  roundCovers: number;
 }
 
 /** Everything another thread needs to wrap the same shootdown state (`fromShared`). */
@@ -89,6 +95,7 @@ export interface SharedShootdown {
 export class Shootdown implements ShootdownPort {
   readonly protocol: string;
   readonly wake: Int32Array;
+  readonly tableGeneration: Int32Array;
   private readonly words: Int32Array;
   /** Modeled time (cycles) at which each slot's last request was acknowledged. */
   private readonly ackCycles: Float64Array;
@@ -110,6 +117,7 @@ export class Shootdown implements ShootdownPort {
     // The wake words are interleaved with the other per-CPU words; expose them through a view
     // whose index is the CPU id only if CPU_WORDS were 1, so keep a dedicated array instead.
     this.wake = new Int32Array(sharedState.buffer, this.layout.cpu(0) * 4, sharedState.cpus * 3);
+    this.tableGeneration = new Int32Array(sharedState.buffer, this.layout.tableGeneration * 4, 1);
   }
 
   /** A fresh control block for `cpus` CPUs over `spaces` (address-space names, in order). */
@@ -150,6 +158,9 @@ export class Shootdown implements ShootdownPort {
         batch: undefined,
         lazyQueue: new Map(),
         heldFrees: [],
+        flushes: 0,
+        coherent: 0,
+        roundCovers: 0,
       };
       this.local.set(cpu.id, l);
     }
@@ -265,13 +276,18 @@ export class Shootdown implements ShootdownPort {
 
   flush(cpu: Cpu, page: number): boolean {
     const rules = this.rules;
-    if (rules.onFlush === 'none') return false;
+    const l = this.state(cpu);
+    l.flushes++;
+    if (rules.onFlush === 'none') {
+      // The crate's flush() on one CPU: done once the local invalidation returns.
+      this.markCoherent(cpu, l, l.flushes);
+      return false;
+    }
     const space = this.space(cpu.addressSpace);
     const request: Request =
       page < 0
         ? { kind: RequestKind.Full, pcid: cpu.cr3Pcid, pages: [], space }
         : { kind: RequestKind.Pages, pcid: cpu.cr3Pcid, pages: [page], space };
-    const l = this.state(cpu);
     switch (rules.onFlush) {
       case 'ipi':
         return this.sendRound(
@@ -304,10 +320,26 @@ export class Shootdown implements ShootdownPort {
     flags = 0,
   ): boolean {
     l.round = [];
+    l.roundCovers = l.flushes;
     for (const target of targets)
       this.post(cpu, l, target, request, flags | (this.rules.broadcast ? REQUEST_BROADCAST : 0));
     l.expectAcks = l.posted;
+    // Nobody else may cache the space: the round is complete as it starts.
+    if (targets.length === 0) this.markCoherent(cpu, l, l.roundCovers);
     return targets.length > 0;
+  }
+
+  /**
+   * Records the coherence point of this CPU's first `flushes` flushes (scenario spec: the return
+   * of flush() under none/sync-ipi/broadcast, the batch's round under batched, every target's
+   * epoch under lazy). The checker measures stale accesses against these records. It is taken
+   * when the initiator observes the last acknowledgement: possibly a step late, never early, so a
+   * protocol's promised window is never reported as a hazard.
+   */
+  private markCoherent(cpu: Cpu, l: Local, flushes: number): void {
+    if (flushes <= l.coherent) return;
+    l.coherent = flushes;
+    cpu.emit(TraceKind.Coherent, flushes, 0, 0, 0);
   }
 
   /** Writes a request into the (initiator, target) slot and publishes it. The slot must be free. */
@@ -367,6 +399,8 @@ export class Shootdown implements ShootdownPort {
     cpu.cycles = latest + (this.rules.broadcast ? cpu.costs.tlbsync : cpu.costs.ipiAck);
     cpu.emit(TraceKind.ShootdownDone, l.round.length, cpu.cycles, 0, 0);
     l.round = [];
+    // A lazy CPU's coherence point is its queue draining (progressLazy), not a round's end.
+    if (this.rules.onFlush !== 'lazy') this.markCoherent(cpu, l, l.roundCovers);
   }
 
   syncPoint(cpu: Cpu, point: SyncPoint): boolean {
@@ -430,6 +464,8 @@ export class Shootdown implements ShootdownPort {
       l.lazyQueue.delete(target);
       this.post(cpu, l, target, request, REQUEST_LAZY);
     }
+    if (l.coherent < l.flushes && !this.lazyOutstanding(cpu, l))
+      this.markCoherent(cpu, l, l.flushes);
     if (l.heldFrees.length > 0 && !this.lazyOutstanding(cpu, l)) {
       const frames = l.heldFrees;
       l.heldFrees = [];

@@ -10,6 +10,7 @@ import {
   EVICT_REASON_NAMES,
   FLUSH_OUTCOME_NAMES,
   MAINTENANCE_NAMES,
+  StaleBits,
   TraceKind,
 } from './record.ts';
 import type { TraceRecord } from './ring.ts';
@@ -118,6 +119,17 @@ export type TraceEvent = EventBase &
         readonly broadcast: boolean;
       }
     | { readonly type: 'shootdown-done'; readonly acks: number; readonly cycles: number }
+    | {
+        readonly type: 'stale';
+        readonly addr: VirtAddr;
+        /** What the tables give now, or undefined when they do not map the address. */
+        readonly tablePhys: PhysAddr | undefined;
+        readonly translation: boolean;
+        readonly permission: boolean;
+        readonly lostDirty: boolean;
+        readonly access: Access;
+      }
+    | { readonly type: 'coherent'; readonly flushes: number }
     | { readonly type: 'barrier-wait'; readonly barrier: number }
     | { readonly type: 'barrier-pass'; readonly barrier: number; readonly waited: boolean }
     | { readonly type: 'unknown'; readonly kind: number }
@@ -228,6 +240,19 @@ export function decodeEvent(r: TraceRecord): TraceEvent {
       };
     case TraceKind.ShootdownDone:
       return { ...base, type: 'shootdown-done', acks: r.a, cycles: r.b };
+    case TraceKind.Stale:
+      return {
+        ...base,
+        type: 'stale',
+        addr: v(r.a),
+        tablePhys: opt(r.b, p),
+        translation: (r.c & StaleBits.Translation) !== 0,
+        permission: (r.c & StaleBits.Permission) !== 0,
+        lostDirty: (r.c & StaleBits.LostDirty) !== 0,
+        access: ACCESS_NAMES[r.d]!,
+      };
+    case TraceKind.Coherent:
+      return { ...base, type: 'coherent', flushes: r.a };
     case TraceKind.BarrierWait:
       return { ...base, type: 'barrier-wait', barrier: r.a };
     case TraceKind.BarrierPass:

@@ -59,7 +59,28 @@ export enum TraceKind {
   IpiReceive = 20,
   /** Every target acknowledged this CPU's round: a = targets, b = modeled cycles at completion. */
   ShootdownDone = 21,
+  /**
+   * A TLB hit used an entry the page tables no longer agree with (the coherence probe, cpu.ts):
+   * a = linear address, b = what the tables give for it now (physical address, or -1 if they do
+   * not map it), c = `StaleBits`, d = access (0 r, 1 w, 2 x). Follows that hit's TlbHit record.
+   */
+  Stale = 22,
+  /**
+   * The protocol's coherence point (scenario spec) for this CPU's flushes: a = how many of its
+   * `flush()` calls, counted from the start, no CPU may use the old translations of any more.
+   */
+  Coherent = 23,
 }
+
+/** What a `Stale` record found (bits of field c). */
+export const StaleBits = {
+  /** The tables map the address to another frame, or not at all. */
+  Translation: 1,
+  /** Same frame, but the access used a right the tables no longer grant. */
+  Permission: 2,
+  /** A store through an entry cached DIRTY while the leaf, same frame, has DIRTY clear. */
+  LostDirty: 4,
+} as const;
 
 /** Why an entry left the TLB. */
 export enum EvictReason {
