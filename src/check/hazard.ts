@@ -4,19 +4,10 @@
  * scenario spec (docs/scenario.md, "Hazard kinds"); their names are fixed there.
  */
 
-/** Every hazard kind, in the order reports list them. */
-export const HAZARD_KINDS = [
-  'stale-translation',
-  'use-after-free',
-  'stale-permission',
-  'global-leak',
-  'lost-dirty',
-  'dropped-flush',
-  'deadlock',
-] as const;
+import { HAZARD_KINDS, type HazardKind } from '../scenarios/scenario.ts';
 
-/** One of the spec's hazard kinds. */
-export type HazardKind = (typeof HAZARD_KINDS)[number];
+// The kind names belong to the scenario format (its `expect` blocks name them); one list.
+export { HAZARD_KINDS, type HazardKind };
 
 /** Whether a string names a hazard kind. */
 export function isHazardKind(s: string): s is HazardKind {

@@ -6,6 +6,8 @@
  * initiator fills a free slot (SEQ === ACK), then publishes it by storing SEQ + 1 and bumping the
  * target's PENDING counter and WAKE word. The target copies the slot, invalidates, stores ACK = SEQ,
  * records its modeled time in ACK_CYCLES, and bumps the initiator's ACKS counter and WAKE word.
+ * The ACK is a compare-exchange, because a request posted to a CPU that has just stopped (LEFT) is
+ * acknowledged by its initiator instead: whichever side moves ACK counts the acknowledgement.
  */
 
 /** The most pages one request lists; more become a full flush (Linux's 33-page ceiling). */
@@ -38,7 +40,8 @@ export const REQUEST_BROADCAST = 2;
 export const CPU_WAKE = 0; // bumped for every event a blocked CPU may wait for; it waits on this
 export const CPU_PENDING = 1; // requests posted to this CPU (non-lazy)
 export const CPU_ACKS = 2; // acknowledgements this CPU received as an initiator
-export const CPU_WORDS = 3;
+export const CPU_LEFT = 3; // 1 once the CPU stopped: it services nothing more, so posts to it self-ack
+export const CPU_WORDS = 4;
 
 /** Word offsets of the control block for `cpus` CPUs and `spaces` address spaces. */
 export interface IpiLayout {

@@ -14,8 +14,10 @@ import type { ShootdownPort, SyncPoint } from '../cpu/shootdown-port.ts';
 import { TraceKind } from '../trace/record.ts';
 import {
   CPU_ACKS,
+  CPU_LEFT,
   CPU_PENDING,
   CPU_WAKE,
+  CPU_WORDS,
   type IpiLayout,
   ipiLayout,
   MAX_REQUEST_PAGES,
@@ -80,6 +82,8 @@ interface Local {
   coherent: number;
   /** How many flushes the current IPI round makes coherent once every target acknowledged. */
   roundCovers: number;
+  /** `lazy`: the CPU waits at its halt, itself an epoch boundary, for its lazy flushes. */
+  halting: boolean;
 }
 
 /** Everything another thread needs to wrap the same shootdown state (`fromShared`). */
@@ -116,7 +120,11 @@ export class Shootdown implements ShootdownPort {
     this.spaceIndex = new Map(sharedState.spaces.map((s, i) => [s, i]));
     // The wake words are interleaved with the other per-CPU words; expose them through a view
     // whose index is the CPU id only if CPU_WORDS were 1, so keep a dedicated array instead.
-    this.wake = new Int32Array(sharedState.buffer, this.layout.cpu(0) * 4, sharedState.cpus * 3);
+    this.wake = new Int32Array(
+      sharedState.buffer,
+      this.layout.cpu(0) * 4,
+      sharedState.cpus * CPU_WORDS,
+    );
     this.tableGeneration = new Int32Array(sharedState.buffer, this.layout.tableGeneration * 4, 1);
   }
 
@@ -144,7 +152,7 @@ export class Shootdown implements ShootdownPort {
 
   /** The index into `wake` of a CPU's wake word (CPU_WORDS words per CPU). */
   wakeIndex(cpu: number): number {
-    return cpu * 3 + CPU_WAKE;
+    return cpu * CPU_WORDS + CPU_WAKE;
   }
 
   private state(cpu: Cpu): Local {
@@ -161,6 +169,7 @@ export class Shootdown implements ShootdownPort {
         flushes: 0,
         coherent: 0,
         roundCovers: 0,
+        halting: false,
       };
       this.local.set(cpu.id, l);
     }
@@ -234,6 +243,9 @@ export class Shootdown implements ShootdownPort {
   poll(cpu: Cpu, epoch: boolean): void {
     const l = this.state(cpu);
     const pending = Atomics.load(this.words, this.cpuWord(cpu.id, CPU_PENDING));
+    // A CPU waiting at its halt has reached that epoch boundary: it applies lazy requests as
+    // they come, or two halting lazy initiators would each wait for the other's epoch forever.
+    if (l.halting) epoch = true;
     if (pending !== l.serviced || epoch) {
       l.serviced = pending;
       this.service(cpu, epoch);
@@ -265,11 +277,21 @@ export class Shootdown implements ShootdownPort {
       }
       cpu.remoteInvalidate(from, kind, pcid, pages, (flags & REQUEST_BROADCAST) !== 0);
       this.ackCycles[from * this.layout.cpus + cpu.id] = cpu.cycles;
-      // The ack: the slot is free again, the initiator counts it and wakes.
-      Atomics.store(words, base + SLOT_ACK, seq);
-      Atomics.add(words, this.cpuWord(from, CPU_ACKS), 1);
-      this.wakeUp(from);
+      this.acknowledge(from, base, seq);
     }
+  }
+
+  /**
+   * The ack: the slot is free again, the initiator counts it and wakes. A compare-exchange from
+   * the slot's previous ACK, so that of the target and an initiator acknowledging for a stopped
+   * target (`post`) exactly one counts it.
+   */
+  private acknowledge(initiator: number, base: number, seq: number): void {
+    const words = this.words;
+    const before = (seq - 1) | 0;
+    if (Atomics.compareExchange(words, base + SLOT_ACK, before, seq) !== before) return;
+    Atomics.add(words, this.cpuWord(initiator, CPU_ACKS), 1);
+    this.wakeUp(initiator);
   }
 
   // ---- initiator side ------------------------------------------------------------------------
@@ -371,6 +393,12 @@ export class Shootdown implements ShootdownPort {
     );
     if ((flags & REQUEST_LAZY) === 0) Atomics.add(words, this.cpuWord(target, CPU_PENDING), 1);
     this.wakeUp(target);
+    // The target may have stopped after this CPU chose it (a lazy request queued earlier, or a
+    // race on worker threads): it will never service the slot, so acknowledge for it. Its
+    // `leave` stores LEFT before its last service, this CPU stored SEQ before loading LEFT, so
+    // (all seq-cst) at least one of the two sees the other's write.
+    if (Atomics.load(words, this.cpuWord(target, CPU_LEFT)) === 1)
+      this.acknowledge(cpu.id, base, seq);
     cpu.cycles += this.rules.broadcast ? cpu.costs.invlpgb : cpu.costs.ipiSend;
   }
 
@@ -418,6 +446,8 @@ export class Shootdown implements ShootdownPort {
     }
     if (this.rules.onFlush === 'lazy' && point === 'halt') {
       // A halting CPU waits for its lazy flushes' coherence point so that held frees happen.
+      l.halting = true;
+      this.service(cpu, true);
       this.progressLazy(cpu, l);
       l.expectAcks = l.posted;
       return this.lazyOutstanding(cpu, l);
@@ -435,6 +465,7 @@ export class Shootdown implements ShootdownPort {
   }
 
   leave(cpu: Cpu): void {
+    Atomics.store(this.words, this.cpuWord(cpu.id, CPU_LEFT), 1);
     for (let s = 0; s < this.layout.spaces; s++) this.setMask(s, cpu.id, false);
     // Acknowledge everything pending, lazy requests included: a stopped CPU caches nothing more.
     this.service(cpu, true);
