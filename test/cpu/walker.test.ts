@@ -448,3 +448,44 @@ describe('Walker: a table outside RAM', () => {
     expect(walk(mem, 'read').outcome).toBe(WalkOutcome.Fault);
   });
 });
+
+describe('Walker.probe: what the tables say now, touching nothing', () => {
+  it('gives the physical address and the effective rights, and sets no A/D bit', () => {
+    const mem = build({ clear: { 2: W } });
+    const before = LEVELS.map((l) => mem.loadEntry(slot(l)));
+    const walker = new Walker(mem);
+    expect(walker.probe(TABLE[4], VA + 0x123, ON)).toBe(FRAME + 0x123);
+    expect(walker.probeWritable).toBe(false); // cleared at level 2: the AND over all levels
+    expect(walker.probeUser).toBe(true);
+    expect(walker.probeNoExecute).toBe(false);
+    expect(walker.probeDirty).toBe(false);
+    expect(LEVELS.map((l) => mem.loadEntry(slot(l)))).toEqual(before);
+  });
+
+  it('reports the leaf DIRTY bit and NO_EXECUTE at any level', () => {
+    const mem = build({ extra: { 1: D | A, 3: NX } });
+    const walker = new Walker(mem);
+    expect(walker.probe(TABLE[4], VA, ON)).toBe(FRAME);
+    expect(walker.probeDirty).toBe(true);
+    expect(walker.probeNoExecute).toBe(true);
+  });
+
+  it('-1 for a not-present entry at any level, or a reserved bit', () => {
+    for (const level of LEVELS) {
+      expect(new Walker(build({ clear: { [level]: P } })).probe(TABLE[4], VA, ON)).toBe(-1);
+    }
+    expect(new Walker(build({ extra: { 4: PS } })).probe(TABLE[4], VA, ON)).toBe(-1);
+    expect(
+      new Walker(build({ extra: { 2: NX } })).probe(TABLE[4], VA, { wp: true, nxe: false }),
+    ).toBe(-1);
+  });
+
+  it('agrees with walk() on the frame of a huge page', () => {
+    const mem = build();
+    mem.storeEntry(slot(2), 0x20_0000n | P | W | PS);
+    const walker = new Walker(mem);
+    expect(walker.probe(TABLE[4], VA + 0x1234, ON)).toBe(0x20_0000 + 4 * 4096 + 0x1234);
+    expect(walker.walk(TABLE[4], VA + 0x1234, 'read', false, ON)).toBe(WalkOutcome.Ok);
+    expect(walker.frame + (VA + 0x1234 - walker.pageStart)).toBe(0x20_0000 + 4 * 4096 + 0x1234);
+  });
+});

@@ -294,3 +294,91 @@ describe('describeWait', () => {
     );
   });
 });
+
+describe('coherence points (Coherent records, what the checker measures against)', () => {
+  const coherent = (events: readonly TraceEvent[]) =>
+    events.filter((e) => e.type === 'coherent' && e.cpu === 0);
+
+  it('none: at the flush itself; sync-ipi and broadcast: when the round completes', () => {
+    for (let seed = 1; seed <= 10; seed++) {
+      const none = run(unmapWhileCached(), 'none', seed).events;
+      const flush = stepOf(none, (e) => e.type === 'flush' && e.cpu === 0);
+      expect(coherent(none).map((e) => e.step)).toEqual([flush]);
+      for (const p of ['sync-ipi', 'broadcast']) {
+        const { events } = run(unmapWhileCached(), p, seed);
+        const done = stepOf(events, (e) => e.type === 'shootdown-done' && e.cpu === 0);
+        const ack = stepOf(events, (e) => e.type === 'ipi-receive' && e.cpu === 1);
+        const c = coherent(events);
+        expect(
+          c.map((e) => e.step),
+          p,
+        ).toEqual([done]);
+        // Never before the target applied the invalidation.
+        expect(c[0]!.step).toBeGreaterThanOrEqual(ack);
+      }
+    }
+  });
+
+  it('batched: when the batch’s round completes; lazy: once the target passed its epoch', () => {
+    for (let seed = 1; seed <= 10; seed++) {
+      for (const p of ['batched', 'lazy']) {
+        const { events } = run(unmapWhileCached(), p, seed);
+        const ack = stepOf(events, (e) => e.type === 'ipi-receive' && e.cpu === 1);
+        const c = coherent(events);
+        expect(c).toHaveLength(1);
+        expect(c[0]!.step, `${p} seed ${seed}`).toBeGreaterThanOrEqual(ack);
+      }
+    }
+  });
+
+  it('no other CPU may cache the space: coherent at once under every protocol', () => {
+    const s = scenario('alone')
+      .machine({ cpus: 2 })
+      .addressSpace('A', (as) => as.map4k(PAGE, 0x20_0000, 'PRESENT|WRITABLE'))
+      .addressSpace('B', (as) => as.map4k(PAGE, 0x30_0000, 'PRESENT|WRITABLE'))
+      .cpu('A', (p) => p.unmap('4KiB', PAGE).flush().barrier('x'))
+      .cpu('B', (p) => p.barrier('x'))
+      .build();
+    for (const p of ['none', 'sync-ipi', 'batched', 'lazy', 'broadcast']) {
+      const { events } = run(s, p);
+      expect(coherent(events), p).toHaveLength(1);
+      // broadcast targets every running CPU, whatever its address space.
+      if (p !== 'broadcast')
+        expect(
+          events.some((e) => e.type === 'ipi-send'),
+          p,
+        ).toBe(false);
+    }
+  });
+});
+
+describe('a request posted to a CPU that has stopped', () => {
+  it('is acknowledged by its initiator (lazy: a queued request for a CPU that halted meanwhile)', () => {
+    // cpu 1's second lazy flush finds cpu 0's slot busy and queues; cpu 0 halts; the queued
+    // request is then posted to a stopped CPU. Without the initiator's own ack cpu 1 would wait
+    // at its halt forever (the deadlock this test was written for).
+    const s = scenario('post-to-halted')
+      .machine({ cpus: 2 })
+      .addressSpace('A', (as) =>
+        as
+          .map4k(PAGE, 0x20_0000, 'PRESENT|WRITABLE')
+          .map4k(PAGE + 0x1000, 0x20_1000, 'PRESENT|WRITABLE'),
+      )
+      .cpu('A', (p) => p.load(PAGE + 0x1000, 'r0').load(PAGE, 'r0'))
+      .cpu('A', (p) =>
+        p
+          .unmap('4KiB', PAGE + 0x1000)
+          .flush()
+          .allocFrame('r5')
+          .allocFrame('r6')
+          .unmap('4KiB', PAGE)
+          .flush(),
+      )
+      .build();
+    for (let seed = 1; seed <= 200; seed++) {
+      const { result, machine } = run(s, 'lazy', seed);
+      expect(result.deadlock, `seed ${seed}`).toBeUndefined();
+      expect(machine.cpus.every((c) => c.halted)).toBe(true);
+    }
+  });
+});
