@@ -90,6 +90,11 @@ export interface CpuConfig {
   readonly costs?: CostModel;
   /** Where the CPU appends its trace records; none: no trace (benchmarks). */
   readonly trace?: TraceRing;
+  /**
+   * The coherence probe on TLB hits (with a trace only; default true). Off only to measure what
+   * it costs (bench/checker.ts): without it the checker sees no stale translations.
+   */
+  readonly probe?: boolean;
 }
 
 /** A Mapper call (or allocator call) that returned an error; the program goes on. */
@@ -196,6 +201,7 @@ export class Cpu {
    * is probed once (the coherence probe); -1 forces a probe (after a CR3 write).
    */
   private readonly checkedGen: Int32Array;
+  private readonly probe: boolean;
 
   constructor(config: CpuConfig, env: CpuEnvironment) {
     this.id = config.id;
@@ -211,6 +217,7 @@ export class Cpu {
     this.tlb = new Tlb(config.tlb);
     this.generation = env.shootdown?.tableGeneration ?? new Int32Array(1);
     this.checkedGen = new Int32Array(this.tlb.capacity);
+    this.probe = config.probe ?? true;
     this.pge = config.pge;
     this.pcide = config.pcide;
     this.wp = config.wp;
@@ -593,8 +600,10 @@ export class Cpu {
           this.record(TraceKind.TlbHit, addr, slot, tlb.frameOf(slot), ACCESS_CODE[kind]);
           // The coherence probe, only when the tables may have changed since the entry was
           // known current: one atomic load and a compare on the common path.
-          const gen = Atomics.load(this.generation, 0);
-          if (this.checkedGen[slot] !== gen) this.probeHit(slot, addr, kind, user, pa, gen);
+          if (this.probe) {
+            const gen = Atomics.load(this.generation, 0);
+            if (this.checkedGen[slot] !== gen) this.probeHit(slot, addr, kind, user, pa, gen);
+          }
         }
         return pa;
       }

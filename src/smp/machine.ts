@@ -19,6 +19,8 @@ export interface MachineOptions {
   readonly costs?: CostModel;
   /** False: no trace records at all (benchmarks of the bare step loop). */
   readonly trace?: boolean;
+  /** False: no coherence probe on TLB hits (bench/checker.ts measures what it costs). */
+  readonly probe?: boolean;
   /** The shootdown protocol (default: the scenario's `machine.protocol`). */
   readonly protocol?: string;
 }
@@ -73,6 +75,7 @@ export class Machine {
             program: c.program,
             costs: options.costs ?? DEFAULT_COST_MODEL,
             ...(options.trace === false ? {} : { trace: traces[id]! }),
+            ...(options.probe === false ? { probe: false } : {}),
           },
           env,
         ),
