@@ -18,6 +18,8 @@ import type { HostRun } from '../report/run-report.ts';
 import type { Instruction, Scenario } from '../scenarios/scenario.ts';
 import type { Machine } from '../smp/machine.ts';
 import { decodeEvent, type TraceEvent } from '../trace/events.ts';
+import { FlushOutcome, TraceKind } from '../trace/record.ts';
+import type { TraceRecord } from '../trace/ring.ts';
 import type { Hazard, HazardKind, StoryEvent } from './hazard.ts';
 
 type Ev<T extends TraceEvent['type']> = Extract<TraceEvent, { type: T }>;
@@ -65,12 +67,14 @@ export interface CheckOptions {
 
 /** Every hazard of `run` on `machine`, in the order their offending events happened. */
 export function checkRun(machine: Machine, run: HostRun): Hazard[] {
-  const hazards = checkTrace(machine.scenario, run.records.map(decodeEvent), {
-    protocol: machine.shootdown.protocol,
-    p4s: new Map(
-      [...machine.setup.spaces.values()].map((s) => [s.p4.startAddress as number, s.name]),
-    ),
-  });
+  const hazards = mayHaveHazards(run.records)
+    ? checkTrace(machine.scenario, run.records.filter(isRelevant).map(decodeEvent), {
+        protocol: machine.shootdown.protocol,
+        p4s: new Map(
+          [...machine.setup.spaces.values()].map((s) => [s.p4.startAddress as number, s.name]),
+        ),
+      })
+    : [];
   if (run.deadlock !== undefined) {
     const d = run.deadlock;
     hazards.push({
@@ -84,6 +88,41 @@ export function checkRun(machine: Machine, run: HostRun): Hazard[] {
     });
   }
   return hazards;
+}
+
+/** Record kinds the checker reads; the others (walks, A/D bits, barriers, ...) it never needs. */
+const RELEVANT = new Set<number>([
+  TraceKind.Instruction,
+  TraceKind.Cr3Write,
+  TraceKind.TlbFill,
+  TraceKind.TlbEvict,
+  TraceKind.TlbHit,
+  TraceKind.Stale,
+  TraceKind.Access,
+  TraceKind.Mapper,
+  TraceKind.Flush,
+  TraceKind.IpiSend,
+  TraceKind.Coherent,
+  TraceKind.FrameFree,
+  TraceKind.FrameAlloc,
+]);
+
+function isRelevant(r: TraceRecord): boolean {
+  return RELEVANT.has(r.kind);
+}
+
+/**
+ * Whether a trace can hold any hazard but a deadlock: every stale-* / global-leak / lost-dirty
+ * needs a `Stale` record, a use-after-free a frame going back to the allocator, a dropped flush
+ * its `Flush` record. Most runs have none of them, and then nothing needs decoding.
+ */
+function mayHaveHazards(records: readonly TraceRecord[]): boolean {
+  for (const r of records) {
+    if (r.kind === TraceKind.Stale) return true;
+    if (r.kind === TraceKind.FrameFree && r.b !== 1) return true;
+    if (r.kind === TraceKind.Flush && r.b === FlushOutcome.Dropped) return true;
+  }
+  return false;
 }
 
 /**
