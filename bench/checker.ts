@@ -12,6 +12,9 @@
  *   loads too; the tables never change, so the probe is the compare only.
  * - churn: the same, and CPU 1 changes a page's flags and flushes every 64 of its instructions,
  *   so every change sends both CPUs' cached entries through a probe walk again.
+ * - remap: CPU 1 instead moves a page to a new frame (unmap, flush, free, alloc, map_to, flush)
+ *   every 64 instructions. Frames are freed, so `checkRun` makes its full pass (with no frees,
+ *   no stale use and no dropped flush a trace cannot hold a hazard, and it returns at once).
  *
  * Run: `npx tsx bench/checker.ts [--runs N]`.
  */
@@ -36,14 +39,16 @@ const PAGES = 16;
 const LOADS = 20_000;
 const RW = 'PRESENT | WRITABLE | USER_ACCESSIBLE';
 
-function workload(name: string, churn: boolean): Scenario {
+type Mode = 'steady' | 'churn' | 'remap';
+
+function workload(mode: Mode): Scenario {
   const loads = (p: ProgramBuilder, n: number, every?: (i: number) => void) => {
     for (let i = 0; i < n; i++) {
       p.load(PAGE + (i % PAGES) * 0x1000, 'r0');
       every?.(i);
     }
   };
-  return scenario(name)
+  return scenario(mode)
     .machine({ cpus: 2, protocol: 'sync-ipi', tlb: { entries: 64, ways: 4 } })
     .addressSpace('A', (as) => {
       for (let i = 0; i < PAGES; i++) as.map4k(PAGE + i * 0x1000, 0x20_0000 + i * 0x1000, RW);
@@ -53,12 +58,18 @@ function workload(name: string, churn: boolean): Scenario {
       loads(p, LOADS / 4, (i) => {
         // Flags keep every right and DIRTY: a change that makes no access stale, so the probe
         // walks and finds the entries current (the cost without any hazard to report).
-        if (churn && i % 64 === 63)
-          p.updateFlags(
-            '4KiB',
-            PAGE + ((i >> 6) % PAGES) * 0x1000,
-            `${RW} | DIRTY | ACCESSED`,
-          ).flush();
+        if (i % 64 !== 63) return;
+        const page = PAGE + ((i >> 6) % PAGES) * 0x1000;
+        if (mode === 'churn') p.updateFlags('4KiB', page, `${RW} | DIRTY | ACCESSED`).flush();
+        // Move the page to a fresh frame, freeing the old one after the shootdown: frames go
+        // back to the allocator, so the checker cannot skip its pass over the trace.
+        if (mode === 'remap')
+          p.unmap('4KiB', page, 'r1')
+            .flush()
+            .freeFrame('r1')
+            .allocFrame('r2')
+            .mapTo('4KiB', page, { reg: 'r2' }, RW)
+            .flush();
       }),
     )
     .build();
@@ -84,8 +95,8 @@ console.log(
 );
 
 const summary: string[][] = [];
-for (const churn of [false, true]) {
-  const s = workload(churn ? 'churn' : 'steady', churn);
+for (const mode of ['steady', 'churn', 'remap'] as const) {
+  const s = workload(mode);
   let steps = 0;
   let hazards = 0;
   const rows: BenchRow[] = VARIANTS.map((v) => {
