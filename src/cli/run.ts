@@ -3,8 +3,10 @@
  * it on a host, and print the timeline or the JSON report.
  */
 
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import type { Hazard } from '../check/hazard.ts';
+import { renderHtmlReport } from '../report/html.ts';
 import { buildRunReport, type HostRun } from '../report/run-report.ts';
 import { renderTimeline } from '../report/timeline.ts';
 import { loadScenario } from '../scenarios/load.ts';
@@ -25,6 +27,8 @@ export interface RunOptions {
   readonly seed?: string;
   readonly schedule?: string;
   readonly json?: boolean;
+  /** Also write the self-contained HTML report to this file. */
+  readonly html?: string;
 }
 
 /** Reads a scenario from a path, or from the built-in library when `ref` names no file. */
@@ -99,6 +103,19 @@ export async function runCommand(ref: string, opts: RunOptions, io: Io): Promise
     }
   }
   const report = buildRunReport(machine, run, { protocol, host, seed });
+  if (opts.html !== undefined) {
+    // The checker fills report.hazards with Hazard objects; until it runs the list is empty.
+    const hazards = report.hazards as readonly Hazard[];
+    const page = renderHtmlReport({ scenario, report, records: run.records, hazards });
+    try {
+      writeFileSync(opts.html, page);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+      throw new UsageError(`run: --html ${opts.html}: cannot write the report (${code})`);
+    }
+    // On standard error, so that standard output stays the timeline (or the JSON) it always is.
+    io.err(`smpsim: wrote the HTML report to ${opts.html}\n`);
+  }
   io.out(
     opts.json
       ? `${JSON.stringify(report)}\n`
