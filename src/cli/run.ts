@@ -3,7 +3,8 @@
  * it on a host, and print the timeline or the JSON report.
  */
 
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Hazard } from '../check/hazard.ts';
 import { renderHtmlReport } from '../report/html.ts';
@@ -108,6 +109,7 @@ export async function runCommand(ref: string, opts: RunOptions, io: Io): Promise
     const hazards = report.hazards as readonly Hazard[];
     const page = renderHtmlReport({ scenario, report, records: run.records, hazards });
     try {
+      mkdirSync(dirname(opts.html), { recursive: true });
       writeFileSync(opts.html, page);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;

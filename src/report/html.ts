@@ -162,6 +162,8 @@ export interface ReportModel {
   readonly steps: number;
   readonly cpus: readonly { id: number; as: number; label: string }[];
   readonly spaces: readonly string[];
+  /** The PCID TLB entries of each address space carry (all 0 without CR4.PCIDE). */
+  readonly spacePcids: readonly number[];
   readonly rows: readonly RowModel[];
   readonly arrows: readonly ArrowModel[];
   readonly arrowKinds: readonly string[];
@@ -649,6 +651,7 @@ export function buildReportModel(input: HtmlReportInput): ReportModel {
     steps: Math.max(report.stats.steps, rows.length === 0 ? 0 : rows[rows.length - 1]![0] + 1),
     cpus: scenario.cpus.map((c, id) => ({ id, as: spaceIndex(c.as), label: `cpu${id}` })),
     spaces,
+    spacePcids: pcids,
     rows,
     arrows,
     arrowKinds: ARROW_KINDS,

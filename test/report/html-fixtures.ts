@@ -159,3 +159,37 @@ export function realEntry(
     table = address;
   }
 }
+
+/**
+ * Three CPUs cache two pages; CPU 0 unmaps the first and flushes (a shootdown, with IPIs to both
+ * others), then unmaps the second and `ignore()`s the flush, so CPU 1's next load of it hits its
+ * stale entry. Run under `sync-ipi`: both IPI arrows and a real stale-translation to show.
+ */
+export function teachingScenario(): Scenario {
+  const p1 = 0x40_0000;
+  const p2 = 0x40_1000;
+  return scenario('flush-then-ignore')
+    .describe(
+      'CPU 0 unmaps two pages that CPUs 1 and 2 cache. The first flush() shoots both down; the second MapperFlush is ignore()d, so CPU 1 keeps using the stale translation.',
+    )
+    .machine({ cpus: 3, protocol: 'sync-ipi' })
+    .addressSpace('A', (as) =>
+      as.map4k(p1, 0x20_0000, 'PRESENT | WRITABLE').map4k(p2, 0x20_1000, 'PRESENT | WRITABLE'),
+    )
+    .cpu('A', (p) =>
+      p
+        .store(p1, 0x1111n)
+        .store(p2, 0x2222n)
+        .barrier('cached')
+        .unmap('4KiB', p1, 'r1')
+        .flush()
+        .unmap('4KiB', p2, 'r2')
+        .ignore()
+        .barrier('unmapped'),
+    )
+    .cpu('A', (p) =>
+      p.load(p1, 'r0').load(p2, 'r1').barrier('cached').barrier('unmapped').load(p2, 'r2'),
+    )
+    .cpu('A', (p) => p.load(p1, 'r0').barrier('cached').barrier('unmapped').load(p1, 'r1'))
+    .build();
+}

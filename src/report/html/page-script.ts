@@ -17,7 +17,7 @@ export const PAGE_SCRIPT = `
   var SIZE_NAMES = ['4KiB', '2MiB', '1GiB'];
   var SIZE_LEVEL = [1, 2, 3];
   var n = M.cpus.length;
-  var LANE_W = n <= 3 ? 320 : n <= 4 ? 270 : n <= 8 ? 210 : 170;
+  var LANE_W = 240;
   var rows = M.rows, B = M.bits;
 
   function byId(id) { return document.getElementById(id); }
@@ -33,22 +33,31 @@ export const PAGE_SCRIPT = `
   var svg = byId('arrows'), heads = byId('lane-heads'), lifelines = byId('lifelines');
   var overview = byId('overview'), slider = byId('slider'), stepInput = byId('step-input');
   var stepLabel = byId('step-label'), stateEl = byId('state');
-  var width = GUTTER + n * LANE_W;
-  canvas.style.height = (rows.length * ROW_H + 6) + 'px';
-  canvas.style.width = width + 'px';
-  heads.style.width = width + 'px';
-  svg.setAttribute('width', String(width));
-  M.cpus.forEach(function (c, i) {
+  var laneHeads = [], laneLines = [];
+  M.cpus.forEach(function (c) {
     var h = el('div', 'lane-head', c.label + ' ');
     h.appendChild(el('span', 'as', '(' + M.spaces[c.as] + ')'));
-    h.style.left = (GUTTER + i * LANE_W) + 'px';
-    h.style.width = LANE_W + 'px';
     heads.appendChild(h);
+    laneHeads.push(h);
     var l = el('div', 'lifeline');
-    l.style.left = (GUTTER + i * LANE_W) + 'px';
-    l.style.width = LANE_W + 'px';
     lifelines.appendChild(l);
+    laneLines.push(l);
   });
+  // Lanes share the diagram's width (170 to 360 px each; narrower lanes scroll sideways).
+  function layout() {
+    var avail = scroller.clientWidth - GUTTER - 4;
+    LANE_W = Math.max(170, Math.min(360, Math.floor(avail / Math.max(1, n))));
+    var width = GUTTER + n * LANE_W;
+    canvas.style.height = (rows.length * ROW_H + 6) + 'px';
+    canvas.style.width = width + 'px';
+    heads.style.width = width + 'px';
+    svg.setAttribute('width', String(width));
+    for (var i = 0; i < n; i++) {
+      laneHeads[i].style.left = laneLines[i].style.left = (GUTTER + i * LANE_W) + 'px';
+      laneHeads[i].style.width = laneLines[i].style.width = LANE_W + 'px';
+    }
+  }
+  layout();
 
   // Arrowheads, one marker per arrow kind.
   var defs = document.createElementNS(SVG_NS, 'defs');
@@ -164,7 +173,7 @@ export const PAGE_SCRIPT = `
     svg.replaceChildren(frag);
   }
   scroller.addEventListener('scroll', schedule, { passive: true });
-  window.addEventListener('resize', schedule);
+  window.addEventListener('resize', function () { layout(); schedule(); });
   rowsEl.addEventListener('click', function (ev) {
     var t = ev.target.closest('[data-step]');
     if (!t) return;
@@ -188,10 +197,11 @@ export const PAGE_SCRIPT = `
     var set = tlbLive[M.tlb.entries[c[1]].cpu];
     if (c[2]) set.add(c[1]); else set.delete(c[1]);
   }, function () { tlbLive.forEach(function (s) { s.clear(); }); });
-  var tableNow = new Map();
+  var tableNow = new Map(), tableCleared = new Map();
   var tableReplay = new Replay(M.tables.changes, function (c) {
-    if (c[2] < 0) tableNow.delete(c[1]); else tableNow.set(c[1], c[2]);
-  }, function () { tableNow.clear(); });
+    if (c[2] < 0) { tableNow.delete(c[1]); tableCleared.set(c[1], c[0]); }
+    else { tableNow.set(c[1], c[2]); tableCleared.delete(c[1]); }
+  }, function () { tableNow.clear(); tableCleared.clear(); });
   var cpuAs = M.cpus.map(function (c) { return c.as; });
   var cr3Replay = new Replay(M.cr3, function (c) { cpuAs[c[1]] = c[2]; },
     function () { M.cpus.forEach(function (c, i) { cpuAs[i] = c.as; }); });
@@ -210,7 +220,14 @@ export const PAGE_SCRIPT = `
     var v = tableNow.get(k);
     return v === undefined ? undefined : M.tables.versions[v];
   }
-  // How a cached entry compares with the page-table view of its CPU's current address space.
+  // The address space whose tables a cached entry stands for: a GLOBAL entry answers under every
+  // PCID, so the current one; any other only under its own PCID (SDM 4.10.1).
+  function spaceOf(entry, as) {
+    if ((entry.attr & B.tlbGlobal) || entry.pcid === M.spacePcids[as]) return as;
+    var other = M.spacePcids.indexOf(entry.pcid);
+    return other < 0 ? as : other;
+  }
+  // How a cached entry compares with the page-table view of that address space.
   function check(entry, as) {
     var leaf = SIZE_LEVEL[entry.sizeClass];
     var v = versionAt(as, leaf, entry.page);
@@ -259,17 +276,21 @@ export const PAGE_SCRIPT = `
       var t = el('table', 'tlb');
       t.dataset.cpu = String(cpu);
       var hr = el('tr');
-      ['page', 'size', 'frame', 'rights', 'pcid', 'since', 'vs tables'].forEach(function (x) { hr.appendChild(el('th', '', x)); });
+      ['page', 'frame', 'rights', 'pcid', 'since', 'vs tables'].forEach(function (x) { hr.appendChild(el('th', '', x)); });
       t.appendChild(hr);
       ids.forEach(function (id) {
         var e = M.tlb.entries[id];
-        var k = keyIndex.get(as + ':' + SIZE_LEVEL[e.sizeClass] + ':' + e.page);
+        var eas = spaceOf(e, as);
+        var k = keyIndex.get(eas + ':' + SIZE_LEVEL[e.sizeClass] + ':' + e.page);
         if (k !== undefined) cachedKeys.add(k);
-        var verdict = check(e, as);
-        var tr = el('tr', verdict ? 'stale' : e.step === step ? 'new' : '');
+        var verdict = check(e, eas);
+        var tr = el('tr', (verdict ? 'stale' : e.step === step ? 'new' : '') + (eas !== as ? ' other-pcid' : ''));
         tr.dataset.page = e.pageHex;
-        [e.pageHex, SIZE_NAMES[e.sizeClass], e.frameHex, e.attrText, String(e.pcid), 'step ' + e.step].forEach(function (x) { tr.appendChild(el('td', '', x)); });
-        tr.appendChild(el('td', 'check', verdict ? '≠ tables: ' + verdict : 'ok'));
+        [e.pageHex + (e.sizeClass ? ' (' + SIZE_NAMES[e.sizeClass] + ')' : ''), e.frameHex, e.attrText, String(e.pcid), String(e.step)].forEach(function (x) { tr.appendChild(el('td', '', x)); });
+        var td = el('td', 'check', (verdict ? '≠ ' + verdict : 'ok') + (eas !== as ? ' (' + M.spaces[eas] + ')' : ''));
+        td.title = (eas !== as ? 'cached under ' + M.spaces[eas] + "'s PCID, not used while in " + M.spaces[as] + '; ' : '') +
+          (verdict ? 'the page-table view of ' + M.spaces[eas] + ' no longer gives this translation: ' + verdict : 'agrees with the page-table view');
+        tr.appendChild(td);
         t.appendChild(tr);
       });
       frag.appendChild(t);
@@ -287,7 +308,8 @@ export const PAGE_SCRIPT = `
     frag.appendChild(ph);
     var keys = [];
     tableNow.forEach(function (v, k) { if (showAll || cachedKeys.has(k) || changedNow.has(k)) keys.push(k); });
-    changedNow.forEach(function (v, k) { if (v < 0) keys.push(k); });
+    // Cleared entries: at the step that cleared them, and while some TLB still caches their page.
+    tableCleared.forEach(function (s, k) { if (s === step || cachedKeys.has(k)) keys.push(k); });
     keys.sort(function (a, b) {
       var x = M.tables.keys[a], y = M.tables.keys[b];
       return x.as - y.as || x.start - y.start || y.level - x.level;
@@ -303,13 +325,14 @@ export const PAGE_SCRIPT = `
         var vi = tableNow.get(k);
         var tr;
         if (vi === undefined) {
-          tr = el('tr', 'cleared');
-          [M.spaces[key.as], 'P' + key.level, key.startHex, '', 'cleared', '', 'step ' + step].forEach(function (x) { tr.appendChild(el('td', '', x)); });
+          var when = tableCleared.get(k);
+          tr = el('tr', when === step ? 'cleared changed' : 'cleared');
+          [M.spaces[key.as], 'P' + key.level, key.startHex, '', 'cleared', '', 'step ' + when + ': entry cleared (not mapped)'].forEach(function (x, i) { tr.appendChild(el('td', i === 6 ? 'cause' : '', x)); });
         } else {
           var v = M.tables.versions[vi];
           tr = el('tr', changedNow.has(k) ? 'changed' : '');
           [M.spaces[key.as], 'P' + key.level + (v.leaf ? '' : ' (table)'), key.startHex, v.frameHex, v.flagsHex, v.flagsText,
-            (v.step < 0 ? 'start' : 'step ' + v.step) + ': ' + v.cause].forEach(function (x) { tr.appendChild(el('td', '', x)); });
+            (v.step < 0 ? 'start' : 'step ' + v.step) + ': ' + v.cause].forEach(function (x, i) { tr.appendChild(el('td', i === 6 ? 'cause' : '', x)); });
         }
         tr.dataset.key = String(k);
         pt.appendChild(tr);

@@ -60,7 +60,7 @@ code, .mono, .ev, table.tlb td, table.pte td, .schedule { font-family: ui-monosp
 #overview .tick.sel { background: #1f5fbf; width: 3px; }
 
 /* layout */
-main { display: grid; grid-template-columns: minmax(0, 1fr) 460px; gap: 12px; padding: 8px 16px; }
+main { display: grid; grid-template-columns: minmax(0, 1fr) 520px; gap: 12px; padding: 8px 16px; }
 @media (max-width: 1100px) { main { grid-template-columns: 1fr; } }
 
 /* the sequence diagram */
@@ -129,10 +129,13 @@ table.tlb, table.pte { width: 100%; font-size: 12px; background: #fff; }
 table.tlb th, table.pte th { text-align: left; font-weight: 600; color: var(--muted); border-bottom: 1px solid var(--line); padding: 1px 4px; }
 table.tlb td, table.pte td { padding: 1px 4px; border-bottom: 1px solid #eef1f5; white-space: nowrap; }
 tr.new td { background: #e7f6e9; }
+tr.other-pcid td { color: var(--muted); }
+td.cause { white-space: normal !important; min-width: 14em; }
 tr.stale td { background: #ffe3e3; }
 tr.stale td.check { color: var(--hz); font-weight: 700; }
 tr.changed td { background: #f1eafd; }
-tr.cleared td { text-decoration: line-through; color: var(--muted); }
+tr.cleared td { color: var(--muted); }
+tr.cleared td:nth-child(3) { text-decoration: line-through; }
 .empty { color: var(--muted); font-style: italic; margin: 2px 0; }
 label.all { color: var(--muted); font-weight: 400; margin-left: 8px; }
 
