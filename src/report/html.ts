@@ -933,7 +933,7 @@ ${scenario.description === '' ? '' : `<details class="description"><summary>What
 <aside id="state" aria-label="state at the selected step"></aside>
 </main>
 <section id="counters" aria-label="counters"><h2>Counters</h2>${renderCounters(report)}</section>
-<footer><p>TLB contents are reconstructed from the trace's fill and eviction records; page-table entries from the scenario's initial mappings, the Mapper records and the walker's A/D records (upper-level entries only once a set_flags_pN_entry call wrote them). “≠ tables” marks a cached entry that the page-table view of its CPU's current address space no longer gives.</p></footer>
+<footer><p>TLB contents are reconstructed from the trace's fill and eviction records; page-table entries from the scenario's initial mappings, the Mapper records and the walker's A/D records (upper-level entries only once a set_flags_pN_entry call wrote them). “≠” in “vs tables” marks a cached entry that the page-table view no longer gives: the view of its CPU's current address space, or of the space whose PCID a non-global entry carries.</p></footer>
 <script type="application/json" id="smpsim-data">${scriptJson(model)}</script>
 <script>${PAGE_SCRIPT}</script>
 </body>
