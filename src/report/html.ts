@@ -528,7 +528,9 @@ export function buildReportModel(input: HtmlReportInput): ReportModel {
     return row;
   };
 
-  for (const record of records) {
+  // The row showing each record (a folded record: its neighbour's; none: -1), by record index.
+  const rowOfRecord = new Array<number>(records.length).fill(-1);
+  for (const [index, record] of records.entries()) {
     const e = decodeEvent(record);
     const cpu = e.cpu;
     if (cpu < 0 || cpu >= n) continue;
@@ -538,9 +540,11 @@ export function buildReportModel(input: HtmlReportInput): ReportModel {
     if (row < 0) {
       // A folded record (an access, an A/D update) belongs to the row before it on its CPU.
       const prev = rows[rows.length - 1];
-      if (prev !== undefined && prev[1] === cpu && prev[0] === e.step)
+      if (prev !== undefined && prev[1] === cpu && prev[0] === e.step) {
         rowBySeq.set(`${cpu}:${e.seq}`, rows.length - 1);
-    }
+        rowOfRecord[index] = rows.length - 1;
+      }
+    } else rowOfRecord[index] = row;
     const tlb = tlbs[cpu]!;
     const as = cpuAs[cpu]!;
     switch (e.type) {
@@ -642,10 +646,26 @@ export function buildReportModel(input: HtmlReportInput): ReportModel {
     }
   }
 
-  const rowOf = (cpu: number, step: number, seq?: number): number =>
-    (seq === undefined ? undefined : rowBySeq.get(`${cpu}:${seq}`)) ??
-    firstRowOf.get(`${cpu}@${step}`) ??
-    -1;
+  // A story event's `seq` is read as the record's sequence number in its CPU's ring (what records
+  // carry), else as its index in the run's records; either must agree with the event's CPU and
+  // step. Otherwise the event points at its CPU's first row of that step.
+  const rowOf = (cpu: number, step: number, seq?: number): number => {
+    if (seq !== undefined) {
+      const bySeq = rowBySeq.get(`${cpu}:${seq}`);
+      if (bySeq !== undefined && rows[bySeq]![0] === step) return bySeq;
+      const r = records[seq];
+      const byIndex = rowOfRecord[seq];
+      if (
+        r !== undefined &&
+        r.cpu === cpu &&
+        r.step === step &&
+        byIndex !== undefined &&
+        byIndex >= 0
+      )
+        return byIndex;
+    }
+    return firstRowOf.get(`${cpu}@${step}`) ?? -1;
+  };
 
   return {
     steps: Math.max(report.stats.steps, rows.length === 0 ? 0 : rows[rows.length - 1]![0] + 1),

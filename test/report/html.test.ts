@@ -268,6 +268,27 @@ describe('hazards', () => {
     expect(model.rows[d!.row]!.slice(0, 2)).toEqual([1, 0]);
   });
 
+  it('also reads a story seq as an index into the run records, checked against cpu and step', () => {
+    const records = plain.input.records;
+    const hitIndex = records.findIndex((r) => r.cpu === 1 && r.kind === 2);
+    const unmapIndex = records.findIndex((r) => r.cpu === 0 && r.kind === 10);
+    const byIndex: Hazard = {
+      ...stale,
+      story: [
+        { step: unmap.step, cpu: 0, text: 'unmap', seq: unmapIndex },
+        { step: hit.step, cpu: 1, text: 'hit', seq: hitIndex },
+        // Names a record of another CPU and step under both readings: the step's first row.
+        { step: hit.step, cpu: 1, text: 'wrong seq', seq: 0 },
+      ],
+    };
+    const { model } = run(s, 'none', { hazards: [byIndex] });
+    expect(model.hazards[0]!.story.map((e) => rowText(model, e.row))).toEqual([
+      'unmap 0x400000 → ok (frame 0x200000)',
+      'TLB hit → frame 0x200000',
+      '5: load r1 ← [0x400000]/8',
+    ]);
+  });
+
   it('renders each hazard with its kind, why and numbered story, escaped', () => {
     const html = renderHtmlReport(run(s, 'none', { hazards: [stale, deadlock] }).input);
     expect(html).toContain('<span class="kind">stale-translation</span>');
