@@ -3,9 +3,11 @@
  * it on a host, and print the timeline or the JSON report.
  */
 
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { checkRun } from '../check/checker.ts';
+import { renderHtmlReport } from '../report/html.ts';
 import { buildRunReport, type HostRun } from '../report/run-report.ts';
 import { renderTimeline } from '../report/timeline.ts';
 import { loadScenario } from '../scenarios/load.ts';
@@ -26,6 +28,8 @@ export interface RunOptions {
   readonly seed?: string;
   readonly schedule?: string;
   readonly json?: boolean;
+  /** Also write the self-contained HTML report to this file. */
+  readonly html?: string;
 }
 
 /** Reads a scenario from a path, or from the built-in library when `ref` names no file. */
@@ -101,6 +105,18 @@ export async function runCommand(ref: string, opts: RunOptions, io: Io): Promise
   }
   const hazards = checkRun(machine, run);
   const report = buildRunReport(machine, run, { protocol, host, seed }, hazards);
+  if (opts.html !== undefined) {
+    const page = renderHtmlReport({ scenario, report, records: run.records, hazards });
+    try {
+      mkdirSync(dirname(opts.html), { recursive: true });
+      writeFileSync(opts.html, page);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+      throw new UsageError(`run: --html ${opts.html}: cannot write the report (${code})`);
+    }
+    // On standard error, so that standard output stays the timeline (or the JSON) it always is.
+    io.err(`smpsim: wrote the HTML report to ${opts.html}\n`);
+  }
   io.out(
     opts.json
       ? `${JSON.stringify(report)}\n`
