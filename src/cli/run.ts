@@ -136,7 +136,8 @@ export function listCommand(io: Io): number {
   for (const name of names) {
     const s = loadScenario(readFileSync(`${BUILTIN_DIR}${name}.json`, 'utf8'), name);
     const first = s.description.split(/(?<=\.)\s/)[0] ?? '';
-    io.out(`${name.padEnd(32)} ${s.machine.cpus} CPUs  ${first}\n`);
+    const cpus = `${s.machine.cpus} CPU${s.machine.cpus === 1 ? '' : 's'}`;
+    io.out(`${name.padEnd(32)} ${cpus.padEnd(7)} ${first}\n`);
   }
   return 0;
 }

@@ -117,7 +117,13 @@ function describe(r: TraceRecord, scenario: Scenario): string[] {
     case TraceKind.FrameAlloc:
       return [`  frame ${hex(r.a)} allocated`];
     case TraceKind.FrameFree:
-      return [`  frame ${hex(r.a)} freed`];
+      return [
+        r.b === 1
+          ? `  frame ${hex(r.a)}: free held back (lazy)`
+          : r.b === 2
+            ? `  frame ${hex(r.a)} freed (held free released)`
+            : `  frame ${hex(r.a)} freed`,
+      ];
     case TraceKind.IpiSend: {
       const what = r.b === 2 ? 'full flush' : `${r.c} page${r.c === 1 ? '' : 's'}`;
       const how = (r.d & 2) !== 0 ? 'INVLPGB' : (r.d & 1) !== 0 ? 'lazy request' : 'IPI';
@@ -167,7 +173,7 @@ export function renderTimeline(
   const n = scenario.cpus.length;
   const out: string[] = [];
   out.push(
-    `smpsim run ${scenario.name}: ${n} CPUs, protocol ${report.protocol}, host ${report.host}, seed ${report.seed}`,
+    `smpsim run ${scenario.name}: ${n} CPU${n === 1 ? '' : 's'}, protocol ${report.protocol}, host ${report.host}, seed ${report.seed}`,
   );
   out.push('');
   const header = [
