@@ -268,8 +268,27 @@ export function renderHazards(report: RunReportJson): string[] {
         ? ''
         : `: ${h.addr}${h.frame === undefined ? '' : ` (frame ${h.frame})`}`;
     out.push(`  ${h.kind.toUpperCase()} on cpu${h.cpu} at step ${h.step}${where}`);
-    out.push(`    ${h.why}`);
-    for (const e of h.story) out.push(`    step ${String(e.step).padStart(4)}  ${e.text}`);
+    out.push(...wrap(h.why, '    ', '    '));
+    for (const e of h.story)
+      out.push(...wrap(e.text, `    step ${String(e.step).padStart(4)}  `, ' '.repeat(15)));
   }
+  return out;
+}
+
+/** `text` in lines of at most 100 columns: the first after `first`, the rest after `rest`. */
+function wrap(text: string, first: string, rest: string): string[] {
+  const out: string[] = [];
+  let line = first;
+  let empty = true;
+  for (const word of text.split(' ')) {
+    if (!empty && line.length + 1 + word.length > 100) {
+      out.push(line);
+      line = rest;
+      empty = true;
+    }
+    line += empty ? word : ` ${word}`;
+    empty = false;
+  }
+  out.push(line);
   return out;
 }
