@@ -254,6 +254,15 @@ export class PhysicalMemory {
     out[1] = this.e32[1]!;
   }
 
+  /** The 64-bit value of two 32-bit halves, built in the scratch buffer (no BigInt arithmetic). */
+  private joinWords(lo: number, hi: number): bigint {
+    // 0n is a constant: the common zero (an unused entry) allocates nothing.
+    if ((lo | hi) === 0) return 0n;
+    this.e32[0] = lo;
+    this.e32[1] = hi;
+    return this.e64[0]!;
+  }
+
   /** Loads the entry at `addr` as a 64-bit bigint (convenient; allocates). */
   loadEntry(addr: number): bigint {
     this.checkEntry(addr);
@@ -263,7 +272,7 @@ export class PhysicalMemory {
   /** Stores a whole entry from its halves, as one 64-bit atomic store. */
   storeEntryWords(addr: number, lo: number, hi: number): void {
     this.checkEntry(addr);
-    Atomics.store(this.u64, addr / 8, wordsToBigInt(lo, hi));
+    Atomics.store(this.u64, addr / 8, this.joinWords(lo, hi));
   }
 
   /** Stores a whole entry from a 64-bit value, atomically. */
@@ -295,9 +304,9 @@ export class PhysicalMemory {
     newHi: number,
   ): boolean {
     this.checkEntry(addr);
-    const expected = wordsToBigInt(expLo, expHi);
+    const expected = this.joinWords(expLo, expHi);
     return (
-      Atomics.compareExchange(this.u64, addr / 8, expected, wordsToBigInt(newLo, newHi)) ===
+      Atomics.compareExchange(this.u64, addr / 8, expected, this.joinWords(newLo, newHi)) ===
       expected
     );
   }

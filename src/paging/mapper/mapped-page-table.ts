@@ -5,6 +5,10 @@
  * Tables are read and written by physical address in `PhysicalMemory`, with atomics, because CPU
  * walkers on other threads read them while they change. The hot paths allocate nothing but the
  * returned values: entries are handled as two 32-bit halves in a scratch array.
+ *
+ * Offsets and alignment use `x & (size - 1)`, never `x % size`: addresses are integers below
+ * 2^52 and sizes powers of two up to 2^30, so the low bits that `&` keeps (after ToInt32, which is
+ * modulo 2^32) are exactly the remainder, while `%` on a double is an fmod call (16 ns measured).
  */
 
 import { type PhysAddr, VirtAddr } from '../../addr.ts';
@@ -245,7 +249,7 @@ export class MappedPageTable {
     } else {
       // A present level-2/3 entry without HUGE_PAGE is a table: the huge page is split.
       if ((lo & HUGE_PAGE) === 0) return err(PARENT_ENTRY_HUGE_PAGE);
-      if (a % page.size.bytes !== 0)
+      if ((a & (page.size.bytes - 1)) !== 0)
         return err({ kind: 'InvalidFrameAddress', addr: a as PhysAddr });
     }
     // set_unused: a plain store of zero, as the crate does (not a compare-exchange).
@@ -316,7 +320,7 @@ export class MappedPageTable {
     const hi = this.w[1]!;
     if (lo === 0 && hi === 0) return err(PAGE_NOT_MAPPED);
     const a = entryAddr(lo, hi) as PhysAddr;
-    if (a % page.size.bytes !== 0) return err({ kind: 'InvalidFrameAddress', addr: a });
+    if ((a & (page.size.bytes - 1)) !== 0) return err({ kind: 'InvalidFrameAddress', addr: a });
     return ok(PhysFrame.fromStartAddressUnchecked(a, page.size));
   }
 
@@ -346,7 +350,7 @@ export class MappedPageTable {
         return {
           kind: 'Mapped',
           frame,
-          offset: addr % frame.size.bytes,
+          offset: addr & (frame.size.bytes - 1),
           flags: PageTableFlags.fromEntryWords(lo, this.w[1]!),
         };
       }
@@ -359,7 +363,7 @@ export class MappedPageTable {
     return {
       kind: 'Mapped',
       frame: PhysFrame.fromStartAddressUnchecked(entryAddr(lo, hi) as PhysAddr, Size4KiB),
-      offset: addr % 4096,
+      offset: addr & 4095,
       flags: PageTableFlags.fromEntryWords(lo, hi),
     };
   }
@@ -380,13 +384,13 @@ export class MappedPageTable {
       if ((lo & HUGE_PAGE) !== 0) {
         if (level === 4) throw new CratePanic('level 4 entry has huge page bit set');
         const bytes = level === 3 ? Size1GiB.bytes : Size2MiB.bytes;
-        return (a - (a % bytes) + (addr % bytes)) as PhysAddr;
+        return (a - (a & (bytes - 1)) + (addr & (bytes - 1))) as PhysAddr;
       }
       table = this.tableAt(entry, a);
     }
     this.memory.loadEntryWordsUnchecked(table + indexAt(addr, 1) * 8, w);
     if (w[0] === 0 && w[1] === 0) return undefined;
-    return (entryAddr(w[0]!, w[1]!) + (addr % 4096)) as PhysAddr;
+    return (entryAddr(w[0]!, w[1]!) + (addr & 4095)) as PhysAddr;
   }
 
   // ---- CleanUp ------------------------------------------------------------------------------
