@@ -112,6 +112,8 @@ export class MappedPageTable {
   private readonly p4: number;
   // Scratch for one entry's halves: [0] = bits 0..31, [1] = bits 32..63.
   private readonly w = new Uint32Array(2);
+  // Scratch for the table indices of the address being walked: [level] for levels 1..4.
+  private readonly idx = new Uint16Array(5);
 
   constructor(
     /** The RAM holding every table. */
@@ -169,19 +171,30 @@ export class MappedPageTable {
     parentTableFlags: PageTableFlags,
     allocator: FrameAllocator,
   ): Result<MapperFlush<S>, MapToError<S>> {
-    const addr = page.startAddress;
     const leaf = leafLevel(page.size);
+    const idx = this.indices(page.startAddress);
+    const mem = this.memory;
+    const w = this.w;
     let table = this.p4;
     for (let level = 4; level > leaf; level--) {
-      table = this.createNextTable(
-        table + indexAt(addr, level as PageTableLevel) * 8,
-        parentTableFlags,
-        allocator,
-      );
+      const entry = table + idx[level]! * 8;
+      mem.loadEntryWordsUnchecked(entry, w);
+      const lo = w[0]!;
+      const hi = w[1]!;
+      // The common case, a present table entry that already has every flag to insert, needs no
+      // write: create_next_table only reads it (crate `map_to_with_table_flags`).
+      if (
+        (lo & (PRESENT | HUGE_PAGE)) === PRESENT &&
+        (PageTableFlags.fromEntryWords(lo, hi) & parentTableFlags) === parentTableFlags
+      ) {
+        table = this.tableAt(entry, entryAddr(lo, hi));
+        continue;
+      }
+      table = this.createNextTable(entry, lo, hi, parentTableFlags, allocator);
       if (table === ALLOCATION_FAILED) return err(FRAME_ALLOCATION_FAILED);
       if (table === HUGE_PARENT) return err(PARENT_ENTRY_HUGE_PAGE);
     }
-    const entry = table + indexAt(addr, leaf) * 8;
+    const entry = table + idx[leaf]! * 8;
     let leafFlags = flags;
     if (leaf === 1) {
       // PageTableEntry::set_frame asserts that the flags lack HUGE_PAGE, but only a free entry
@@ -238,7 +251,7 @@ export class MappedPageTable {
     const table = this.walkTo(addr, leaf);
     if (table === NOT_MAPPED) return err(PAGE_NOT_MAPPED);
     if (table === HUGE_PARENT) return err(PARENT_ENTRY_HUGE_PAGE);
-    const entry = table + indexAt(addr, leaf) * 8;
+    const entry = table + this.idx[leaf]! * 8;
     this.memory.loadEntryWordsUnchecked(entry, this.w);
     const lo = this.w[0]!;
     const a = entryAddr(lo, this.w[1]!);
@@ -315,7 +328,7 @@ export class MappedPageTable {
     const table = this.walkTo(addr, leaf);
     if (table === NOT_MAPPED) return err(PAGE_NOT_MAPPED);
     if (table === HUGE_PARENT) return err(PARENT_ENTRY_HUGE_PAGE);
-    this.memory.loadEntryWordsUnchecked(table + indexAt(addr, leaf) * 8, this.w);
+    this.memory.loadEntryWordsUnchecked(table + this.idx[leaf]! * 8, this.w);
     const lo = this.w[0]!;
     const hi = this.w[1]!;
     if (lo === 0 && hi === 0) return err(PAGE_NOT_MAPPED);
@@ -333,9 +346,10 @@ export class MappedPageTable {
    * @throws CratePanic when the level-4 entry has HUGE_PAGE set.
    */
   translate(addr: VirtAddr): TranslateResult {
+    const idx = this.indices(addr);
     let table = this.p4;
     for (let level = 4; level >= 2; level--) {
-      const entry = table + indexAt(addr, level as PageTableLevel) * 8;
+      const entry = table + idx[level]! * 8;
       this.memory.loadEntryWordsUnchecked(entry, this.w);
       const lo = this.w[0]!;
       if ((lo & PRESENT) === 0) return NOT_MAPPED_RESULT;
@@ -356,7 +370,7 @@ export class MappedPageTable {
       }
       table = this.tableAt(entry, a);
     }
-    this.memory.loadEntryWordsUnchecked(table + indexAt(addr, 1) * 8, this.w);
+    this.memory.loadEntryWordsUnchecked(table + idx[1]! * 8, this.w);
     const lo = this.w[0]!;
     const hi = this.w[1]!;
     if (lo === 0 && hi === 0) return NOT_MAPPED_RESULT;
@@ -373,11 +387,13 @@ export class MappedPageTable {
    * Same rules as `translate`, without allocating a result.
    */
   translateAddr(addr: VirtAddr): PhysAddr | undefined {
-    let table = this.p4;
+    const idx = this.indices(addr);
+    const mem = this.memory;
     const w = this.w;
+    let table = this.p4;
     for (let level = 4; level >= 2; level--) {
-      const entry = table + indexAt(addr, level as PageTableLevel) * 8;
-      this.memory.loadEntryWordsUnchecked(entry, w);
+      const entry = table + idx[level]! * 8;
+      mem.loadEntryWordsUnchecked(entry, w);
       const lo = w[0]!;
       if ((lo & PRESENT) === 0) return undefined;
       const a = entryAddr(lo, w[1]!);
@@ -388,7 +404,7 @@ export class MappedPageTable {
       }
       table = this.tableAt(entry, a);
     }
-    this.memory.loadEntryWordsUnchecked(table + indexAt(addr, 1) * 8, w);
+    mem.loadEntryWordsUnchecked(table + idx[1]! * 8, w);
     if (w[0] === 0 && w[1] === 0) return undefined;
     return (entryAddr(w[0]!, w[1]!) + (addr & 4095)) as PhysAddr;
   }
@@ -476,34 +492,53 @@ export class MappedPageTable {
 
   /**
    * Walks from level 4 down to the table of `level` (1..4) and returns its address, or
-   * NOT_MAPPED / HUGE_PARENT (the crate's `PageTableWalkError` variants).
+   * NOT_MAPPED / HUGE_PARENT (the crate's `PageTableWalkError` variants). Leaves the indices of
+   * `addr` in `idx`.
    */
   private walkTo(addr: number, level: number): number {
+    const idx = this.indices(addr);
+    const mem = this.memory;
+    const w = this.w;
     let table = this.p4;
     for (let l = 4; l > level; l--) {
-      const entry = table + indexAt(addr, l as PageTableLevel) * 8;
-      this.memory.loadEntryWordsUnchecked(entry, this.w);
-      const lo = this.w[0]!;
+      const entry = table + idx[l]! * 8;
+      mem.loadEntryWordsUnchecked(entry, w);
+      const lo = w[0]!;
       if ((lo & PRESENT) === 0) return NOT_MAPPED;
       if ((lo & HUGE_PAGE) !== 0) return HUGE_PARENT;
-      table = this.tableAt(entry, entryAddr(lo, this.w[1]!));
+      table = this.tableAt(entry, entryAddr(lo, w[1]!));
     }
     return table;
   }
 
   /**
+   * Fills `idx` with the four table indices of `addr` (crate `p4_index()`..`p1_index()`), once
+   * per call instead of once per level; `walkTo` leaves them there for its caller.
+   */
+  private indices(addr: number): Uint16Array {
+    const idx = this.idx;
+    idx[4] = indexAt(addr, 4);
+    idx[3] = indexAt(addr, 3);
+    idx[2] = indexAt(addr, 2);
+    idx[1] = indexAt(addr, 1);
+    return idx;
+  }
+
+  /**
    * The crate's `create_next_table`: returns the table below `entry`, creating it if the entry is
-   * unused, or ALLOCATION_FAILED / HUGE_PARENT.
+   * unused, or ALLOCATION_FAILED / HUGE_PARENT. `readLo`/`readHi` are the entry as the caller just read
+   * it (one atomic load), so it is not read twice.
    */
   private createNextTable(
     entry: number,
+    readLo: number,
+    readHi: number,
     insertFlags: PageTableFlags,
     allocator: FrameAllocator,
   ): number {
     const mem = this.memory;
-    mem.loadEntryWordsUnchecked(entry, this.w);
-    let lo = this.w[0]!;
-    let hi = this.w[1]!;
+    let lo = readLo;
+    let hi = readHi;
     let fresh = false;
     if (lo === 0 && hi === 0) {
       const frame = allocator.allocateFrame();
@@ -559,7 +594,7 @@ export class MappedPageTable {
   private setFlagsAt(addr: number, level: number, flags: PageTableFlags): number {
     const table = this.walkTo(addr, level);
     if (table < 0) return table;
-    const entry = table + indexAt(addr, level as PageTableLevel) * 8;
+    const entry = table + this.idx[level]! * 8;
     this.memory.loadEntryWordsUnchecked(entry, this.w);
     const lo = this.w[0]!;
     const hi = this.w[1]!;
