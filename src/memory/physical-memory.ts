@@ -47,6 +47,10 @@ export const MAX_RAM_BYTES = 2 ** 32;
 // little-endian host, as every platform Node runs SharedArrayBuffer on today.
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
+// Element indices are taken with `addr >>> 3` (`>>> 2`), not `addr / 8`: every address that
+// reaches an Atomics call is below `bytes` <= 2^32 (MAX_RAM_BYTES), where the unsigned shift is
+// exact, and an integer shift spares the JIT a double division and an is-integer check per access.
+
 /**
  * Physical RAM. Construct with a byte size, or wrap an existing buffer (`fromBuffer`) on another
  * thread: both sides then see the same bytes.
@@ -157,7 +161,7 @@ export class PhysicalMemory {
     if ((addr & (width - 1)) === 0) {
       if (width === 1) return Atomics.load(this.u8, addr);
       if (width === 2) return Atomics.load(this.u16, addr >>> 1);
-      return Atomics.load(this.i32, addr / 4) >>> 0;
+      return Atomics.load(this.i32, addr >>> 2) >>> 0;
     }
     return width === 2 ? this.view.getUint16(addr, true) : this.view.getUint32(addr, true);
   }
@@ -168,7 +172,7 @@ export class PhysicalMemory {
     if ((addr & (width - 1)) === 0) {
       if (width === 1) Atomics.store(this.u8, addr, value);
       else if (width === 2) Atomics.store(this.u16, addr >>> 1, value);
-      else Atomics.store(this.i32, addr / 4, value | 0);
+      else Atomics.store(this.i32, addr >>> 2, value | 0);
       return;
     }
     if (width === 2) this.view.setUint16(addr, value, true);
@@ -178,14 +182,14 @@ export class PhysicalMemory {
   /** Reads 8 bytes as an unsigned 64-bit value; atomic when 8-byte aligned. */
   read64(addr: number): bigint {
     this.check(addr, 8);
-    return (addr & 7) === 0 ? Atomics.load(this.u64, addr / 8) : this.view.getBigUint64(addr, true);
+    return (addr & 7) === 0 ? Atomics.load(this.u64, addr >>> 3) : this.view.getBigUint64(addr, true);
   }
 
   /** Writes an unsigned 64-bit value (taken modulo 2^64); atomic when 8-byte aligned. */
   write64(addr: number, value: bigint): void {
     this.check(addr, 8);
     const v = BigInt.asUintN(64, value);
-    if ((addr & 7) === 0) Atomics.store(this.u64, addr / 8, v);
+    if ((addr & 7) === 0) Atomics.store(this.u64, addr >>> 3, v);
     else this.view.setBigUint64(addr, v, true);
   }
 
@@ -219,7 +223,7 @@ export class PhysicalMemory {
       throw new MemoryError('Misaligned', `frame address ${hex(addr)} is not 4 KiB aligned`, addr);
     }
     // Entry by entry with Atomics so that a walker on another thread never sees a torn entry.
-    const first = addr / 8;
+    const first = addr >>> 3;
     for (let i = 0; i < 512; i++) Atomics.store(this.u64, first + i, 0n);
   }
 
@@ -249,7 +253,7 @@ export class PhysicalMemory {
     // the high half of another value through; test/memory/physical-memory.test.ts races it.) The
     // scratch buffer is private to this object and this thread, and nothing runs between the
     // store and the two reads, so it needs no synchronisation.
-    this.e64[0] = Atomics.load(this.u64, addr / 8);
+    this.e64[0] = Atomics.load(this.u64, addr >>> 3);
     out[0] = this.e32[0]!;
     out[1] = this.e32[1]!;
   }
@@ -266,19 +270,19 @@ export class PhysicalMemory {
   /** Loads the entry at `addr` as a 64-bit bigint (convenient; allocates). */
   loadEntry(addr: number): bigint {
     this.checkEntry(addr);
-    return Atomics.load(this.u64, addr / 8);
+    return Atomics.load(this.u64, addr >>> 3);
   }
 
   /** Stores a whole entry from its halves, as one 64-bit atomic store. */
   storeEntryWords(addr: number, lo: number, hi: number): void {
     this.checkEntry(addr);
-    Atomics.store(this.u64, addr / 8, this.joinWords(lo, hi));
+    Atomics.store(this.u64, addr >>> 3, this.joinWords(lo, hi));
   }
 
   /** Stores a whole entry from a 64-bit value, atomically. */
   storeEntry(addr: number, value: bigint): void {
     this.checkEntry(addr);
-    Atomics.store(this.u64, addr / 8, BigInt.asUintN(64, value));
+    Atomics.store(this.u64, addr >>> 3, BigInt.asUintN(64, value));
   }
 
   /**
@@ -289,7 +293,7 @@ export class PhysicalMemory {
     this.checkEntry(addr);
     return Atomics.compareExchange(
       this.u64,
-      addr / 8,
+      addr >>> 3,
       BigInt.asUintN(64, expected),
       BigInt.asUintN(64, replacement),
     );
@@ -306,7 +310,7 @@ export class PhysicalMemory {
     this.checkEntry(addr);
     const expected = this.joinWords(expLo, expHi);
     return (
-      Atomics.compareExchange(this.u64, addr / 8, expected, this.joinWords(newLo, newHi)) ===
+      Atomics.compareExchange(this.u64, addr >>> 3, expected, this.joinWords(newLo, newHi)) ===
       expected
     );
   }
@@ -314,7 +318,7 @@ export class PhysicalMemory {
   /** Atomically ORs `bits` into the entry and returns the previous value. */
   fetchOrEntry(addr: number, bits: bigint): bigint {
     this.checkEntry(addr);
-    return Atomics.or(this.u64, addr / 8, BigInt.asUintN(64, bits));
+    return Atomics.or(this.u64, addr >>> 3, BigInt.asUintN(64, bits));
   }
 }
 
