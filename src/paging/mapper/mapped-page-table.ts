@@ -187,7 +187,7 @@ export class MappedPageTable {
         (lo & (PRESENT | HUGE_PAGE)) === PRESENT &&
         (PageTableFlags.fromEntryWords(lo, hi) & parentTableFlags) === parentTableFlags
       ) {
-        table = this.tableAt(entry, entryAddr(lo, hi));
+        table = this.nextTable(entry, lo, hi);
         continue;
       }
       table = this.createNextTable(entry, lo, hi, parentTableFlags, allocator);
@@ -353,9 +353,9 @@ export class MappedPageTable {
       this.memory.loadEntryWordsUnchecked(entry, this.w);
       const lo = this.w[0]!;
       if ((lo & PRESENT) === 0) return NOT_MAPPED_RESULT;
-      const a = entryAddr(lo, this.w[1]!);
       if ((lo & HUGE_PAGE) !== 0) {
         if (level === 4) throw new CratePanic('level 4 entry has huge page bit set');
+        const a = entryAddr(lo, this.w[1]!);
         // A huge leaf's frame is its address aligned down (never an error), as in the crate.
         const frame: MappedFrame =
           level === 3
@@ -368,7 +368,7 @@ export class MappedPageTable {
           flags: PageTableFlags.fromEntryWords(lo, this.w[1]!),
         };
       }
-      table = this.tableAt(entry, a);
+      table = this.nextTable(entry, lo, this.w[1]!);
     }
     this.memory.loadEntryWordsUnchecked(table + idx[1]! * 8, this.w);
     const lo = this.w[0]!;
@@ -396,13 +396,13 @@ export class MappedPageTable {
       mem.loadEntryWordsUnchecked(entry, w);
       const lo = w[0]!;
       if ((lo & PRESENT) === 0) return undefined;
-      const a = entryAddr(lo, w[1]!);
       if ((lo & HUGE_PAGE) !== 0) {
         if (level === 4) throw new CratePanic('level 4 entry has huge page bit set');
+        const a = entryAddr(lo, w[1]!);
         const bytes = level === 3 ? Size1GiB.bytes : Size2MiB.bytes;
         return (a - (a & (bytes - 1)) + (addr & (bytes - 1))) as PhysAddr;
       }
-      table = this.tableAt(entry, a);
+      table = this.nextTable(entry, lo, w[1]!);
     }
     mem.loadEntryWordsUnchecked(table + idx[1]! * 8, w);
     if (w[0] === 0 && w[1] === 0) return undefined;
@@ -491,6 +491,19 @@ export class MappedPageTable {
   }
 
   /**
+   * `tableAt` for the table a present, non-huge entry (`lo`, `hi`, one atomic read) points to.
+   * RAM is at most 4 GiB (`MAX_RAM_BYTES`), so a table inside it has address bits 32..51 (the low
+   * 20 bits of `hi`) zero and its address is bits 12..31 of `lo`: an unsigned 32-bit integer
+   * computed without double arithmetic. Any other entry points outside RAM and throws.
+   */
+  private nextTable(entry: number, lo: number, hi: number): number {
+    const table = (lo & 0xffff_f000) >>> 0;
+    if ((hi & 0xfffff) !== 0 || table + 4096 > this.memory.bytes)
+      throw new TableFrameOutsideRam(entry, entryAddr(lo, hi), this.memory.bytes);
+    return table;
+  }
+
+  /**
    * Walks from level 4 down to the table of `level` (1..4) and returns its address, or
    * NOT_MAPPED / HUGE_PARENT (the crate's `PageTableWalkError` variants). Leaves the indices of
    * `addr` in `idx`.
@@ -506,7 +519,7 @@ export class MappedPageTable {
       const lo = w[0]!;
       if ((lo & PRESENT) === 0) return NOT_MAPPED;
       if ((lo & HUGE_PAGE) !== 0) return HUGE_PARENT;
-      table = this.tableAt(entry, entryAddr(lo, w[1]!));
+      table = this.nextTable(entry, lo, w[1]!);
     }
     return table;
   }
@@ -584,7 +597,7 @@ export class MappedPageTable {
     // FrameNotPresent first), so a non-present huge entry panics rather than reporting a huge parent.
     if ((lo & PRESENT) === 0) throw new CratePanic('entry should be mapped at this point');
     if ((lo & HUGE_PAGE) !== 0) return HUGE_PARENT;
-    return this.tableAt(entry, entryAddr(lo, hi));
+    return this.nextTable(entry, lo, hi);
   }
 
   /**
