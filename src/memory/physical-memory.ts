@@ -241,8 +241,8 @@ export class PhysicalMemory {
 
   /**
    * `loadEntryWords` without the range and alignment checks, for walkers that already checked the
-   * table: `addr` must be 8-byte aligned and inside RAM (an out-of-range index would read
-   * `undefined` as 0, silently).
+   * table: `addr` must be 8-byte aligned and inside RAM (past the end, Atomics throws a bare
+   * RangeError; a misaligned address reads the entry it falls in).
    */
   loadEntryWordsUnchecked(addr: number, out: Uint32Array): void {
     // One 64-bit atomic load: ECMAScript's memory model makes an aligned Atomics access of one
