@@ -182,7 +182,9 @@ export class PhysicalMemory {
   /** Reads 8 bytes as an unsigned 64-bit value; atomic when 8-byte aligned. */
   read64(addr: number): bigint {
     this.check(addr, 8);
-    return (addr & 7) === 0 ? Atomics.load(this.u64, addr >>> 3) : this.view.getBigUint64(addr, true);
+    return (addr & 7) === 0
+      ? Atomics.load(this.u64, addr >>> 3)
+      : this.view.getBigUint64(addr, true);
   }
 
   /** Writes an unsigned 64-bit value (taken modulo 2^64); atomic when 8-byte aligned. */
