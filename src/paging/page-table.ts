@@ -27,7 +27,8 @@ export function entryAddr(lo: number, hi: number): number {
 
 /** The low half of an entry holding `addr` (4 KiB aligned, < 2^52) and `flags`. */
 export function entryLo(addr: number, flags: PageTableFlags): number {
-  return ((addr % TWO_POW_32) + (flags & 0xfff)) >>> 0;
+  // `>>> 0` is ToUint32, i.e. addr modulo 2^32 for an integer addr; `%` would be an fmod call.
+  return ((addr >>> 0) + (flags & 0xfff)) >>> 0;
 }
 
 /** The high half of an entry holding `addr` and `flags`. */

@@ -1,3 +1,4 @@
+import { Worker } from 'node:worker_threads';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -421,6 +422,59 @@ describe('shared buffers', () => {
     expect(b.loadEntry(0x1000)).toBe(0n);
     expect(c.compareExchangeEntry(0x1008, 0n, 7n)).toBe(0n);
     expect(a.loadEntry(0x1008)).toBe(7n);
+  });
+});
+
+/**
+ * A writer thread that stores the entry at byte 0 with one 64-bit `Atomics.store` per value, as
+ * every entry writer does: the low half alternates between 0xa003 and 0xb003 while the high half
+ * counts up, so every value the entry ever holds has (low half 0xa003) exactly when (high half is
+ * even). It sets word 2 once running, and word 4 when it stops: when word 3 is set, or after
+ * 2^26 stores.
+ */
+const TEAR_WRITER = `
+const { workerData } = require('node:worker_threads');
+const u64 = new BigUint64Array(workerData);
+const i32 = new Int32Array(workerData);
+Atomics.store(i32, 2, 1);
+for (let k = 0; k < 2 ** 26 && Atomics.load(i32, 3) === 0; k++) {
+  Atomics.store(u64, 0, (BigInt(k) << 32n) | (k % 2 === 0 ? 0xa003n : 0xb003n));
+}
+Atomics.store(i32, 4, 1);
+`;
+
+describe('PhysicalMemory entry reads under a racing writer', () => {
+  it('loadEntryWords never returns a torn entry, even when the low half changes back (A→B→A)', async () => {
+    const m = new PhysicalMemory(4096);
+    m.storeEntryWords(0, 0xa003, 0);
+    const worker = new Worker(TEAR_WRITER, { eval: true, workerData: m.buffer });
+    const exited = new Promise<number>((resolve, reject) => {
+      worker.once('exit', resolve);
+      worker.once('error', reject);
+    });
+    const words = new Int32Array(m.buffer);
+    while (Atomics.load(words, 2) === 0) await new Promise((r) => setTimeout(r, 1));
+    const out = new Uint32Array(2);
+    let torn = 0;
+    let changes = 0;
+    let lastHi = -1;
+    // At least 1M reads, and on until 2000 changes were seen or the writer ran out: on a loaded
+    // machine the writer thread may get little time while the reads run.
+    for (let i = 0; i < 1_000_000 || (changes < 2000 && Atomics.load(words, 4) === 0); i++) {
+      m.loadEntryWords(0, out);
+      // A pair that no store wrote: the low half of one value with the high half of another.
+      if ((out[0] === 0xa003) !== (out[1]! % 2 === 0)) torn++;
+      if (out[1] !== lastHi) changes++;
+      lastHi = out[1]!;
+    }
+    Atomics.store(words, 3, 1);
+    expect(await exited).toBe(0);
+    // The writer really raced the reads (else the test proves nothing)...
+    expect(changes).toBeGreaterThan(100);
+    // ...and no read mixed halves of two different stores. A low/high/low re-read validation
+    // fails this: it accepts (0xa003 of value k, high half of k + 1) when value k + 2 restores
+    // the low half before the re-read.
+    expect(torn).toBe(0);
   });
 });
 
