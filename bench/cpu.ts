@@ -258,7 +258,7 @@ function main(): void {
       name: 'baseline: lookup + 8-byte RAM read',
       ops: STEPS,
       seconds: floor,
-      note: 'the hit load minus step(); loadEntryWords = 3 Atomics.load',
+      note: 'the hit load minus step(); loadEntryWords = one 64-bit Atomics.load',
     });
   }
 

@@ -707,8 +707,8 @@ export class Cpu {
     const mem = this.env.memory;
     if (width === 8) {
       if ((pa & 7) === 0) {
-        // Aligned: one validated pair of 32-bit loads (atomic as a whole, like an x86 aligned
-        // 8-byte load), straight into the register halves with no BigInt.
+        // Aligned: one 64-bit atomic load (tear-free, like an x86 aligned 8-byte load; SDM
+        // Vol. 3A §9.1.1), straight into the register halves with no BigInt arithmetic.
         mem.loadEntryWords(pa, this.scratch);
         this.regs[reg * 2] = this.scratch[0]!;
         this.regs[reg * 2 + 1] = this.scratch[1]!;
