@@ -141,13 +141,14 @@ const opt = <T>(x: number, f: (n: number) => T): T | undefined => (x < 0 ? undef
 
 /** Decodes one record (an unknown kind decodes to `type: 'unknown'`, never throws). */
 export function decodeEvent(r: TraceRecord): TraceEvent {
-  const base = { cpu: r.cpu, step: r.step, seq: r.seq };
   switch (r.kind) {
     case TraceKind.Instruction:
-      return { ...base, type: 'instruction', pc: r.a };
+      return { cpu: r.cpu, step: r.step, seq: r.seq, type: 'instruction', pc: r.a };
     case TraceKind.TlbHit:
       return {
-        ...base,
+        cpu: r.cpu,
+        step: r.step,
+        seq: r.seq,
         type: 'tlb-hit',
         addr: v(r.a),
         slot: r.b,
@@ -155,12 +156,30 @@ export function decodeEvent(r: TraceRecord): TraceEvent {
         access: ACCESS_NAMES[r.d]!,
       };
     case TraceKind.TlbMiss:
-      return { ...base, type: 'tlb-miss', addr: v(r.a), access: ACCESS_NAMES[r.d]! };
+      return {
+        cpu: r.cpu,
+        step: r.step,
+        seq: r.seq,
+        type: 'tlb-miss',
+        addr: v(r.a),
+        access: ACCESS_NAMES[r.d]!,
+      };
     case TraceKind.TlbFill:
-      return { ...base, type: 'tlb-fill', page: v(r.a), frame: p(r.b), attr: r.c, pcid: r.d };
+      return {
+        cpu: r.cpu,
+        step: r.step,
+        seq: r.seq,
+        type: 'tlb-fill',
+        page: v(r.a),
+        frame: p(r.b),
+        attr: r.c,
+        pcid: r.d,
+      };
     case TraceKind.TlbEvict:
       return {
-        ...base,
+        cpu: r.cpu,
+        step: r.step,
+        seq: r.seq,
         type: 'tlb-evict',
         page: v(r.a),
         frame: p(r.b),
@@ -169,7 +188,9 @@ export function decodeEvent(r: TraceRecord): TraceEvent {
       };
     case TraceKind.Walk:
       return {
-        ...base,
+        cpu: r.cpu,
+        step: r.step,
+        seq: r.seq,
         type: 'walk',
         addr: v(r.a),
         entriesRead: r.b,
@@ -177,12 +198,22 @@ export function decodeEvent(r: TraceRecord): TraceEvent {
         frame: opt(r.d, p),
       };
     case TraceKind.AdSet:
-      return { ...base, type: 'ad-set', entryAddress: p(r.a), bits: r.b, level: r.c };
+      return {
+        cpu: r.cpu,
+        step: r.step,
+        seq: r.seq,
+        type: 'ad-set',
+        entryAddress: p(r.a),
+        bits: r.b,
+        level: r.c,
+      };
     case TraceKind.Fault:
-      return { ...base, type: 'fault', addr: v(r.a), errorCode: r.b };
+      return { cpu: r.cpu, step: r.step, seq: r.seq, type: 'fault', addr: v(r.a), errorCode: r.b };
     case TraceKind.Access:
       return {
-        ...base,
+        cpu: r.cpu,
+        step: r.step,
+        seq: r.seq,
         type: 'access',
         addr: v(r.a),
         phys: p(r.b),
@@ -190,12 +221,30 @@ export function decodeEvent(r: TraceRecord): TraceEvent {
         access: ACCESS_NAMES[r.d]!,
       };
     case TraceKind.Mapper:
-      return { ...base, type: 'mapper', op: r.a, page: v(r.b), frame: opt(r.c, p), result: r.d };
+      return {
+        cpu: r.cpu,
+        step: r.step,
+        seq: r.seq,
+        type: 'mapper',
+        op: r.a,
+        page: v(r.b),
+        frame: opt(r.c, p),
+        result: r.d,
+      };
     case TraceKind.Flush:
-      return { ...base, type: 'flush', page: opt(r.a, v), outcome: FLUSH_OUTCOME_NAMES[r.b]! };
+      return {
+        cpu: r.cpu,
+        step: r.step,
+        seq: r.seq,
+        type: 'flush',
+        page: opt(r.a, v),
+        outcome: FLUSH_OUTCOME_NAMES[r.b]!,
+      };
     case TraceKind.Maintenance:
       return {
-        ...base,
+        cpu: r.cpu,
+        step: r.step,
+        seq: r.seq,
         type: 'maintenance',
         op: MAINTENANCE_NAMES[r.a]!,
         addr: opt(r.b, v),
@@ -203,25 +252,39 @@ export function decodeEvent(r: TraceRecord): TraceEvent {
         evicted: r.d,
       };
     case TraceKind.Cr3Write:
-      return { ...base, type: 'cr3-write', table: p(r.a), pcid: r.b, noflush: r.c === 1 };
+      return {
+        cpu: r.cpu,
+        step: r.step,
+        seq: r.seq,
+        type: 'cr3-write',
+        table: p(r.a),
+        pcid: r.b,
+        noflush: r.c === 1,
+      };
     case TraceKind.FrameFree:
       return {
-        ...base,
+        cpu: r.cpu,
+        step: r.step,
+        seq: r.seq,
         type: 'frame-free',
         frame: p(r.a),
         how: r.b === 1 ? 'held' : r.b === 2 ? 'released' : 'now',
       };
     case TraceKind.FrameAlloc:
-      return { ...base, type: 'frame-alloc', frame: p(r.a) };
+      return { cpu: r.cpu, step: r.step, seq: r.seq, type: 'frame-alloc', frame: p(r.a) };
     case TraceKind.Halt:
       return {
-        ...base,
+        cpu: r.cpu,
+        step: r.step,
+        seq: r.seq,
         type: 'halt',
         how: r.a === 0 ? 'halted' : r.a === 1 ? 'faulted' : 'failed',
       };
     case TraceKind.IpiSend:
       return {
-        ...base,
+        cpu: r.cpu,
+        step: r.step,
+        seq: r.seq,
         type: 'ipi-send',
         target: r.a,
         full: r.b === 2,
@@ -231,7 +294,9 @@ export function decodeEvent(r: TraceRecord): TraceEvent {
       };
     case TraceKind.IpiReceive:
       return {
-        ...base,
+        cpu: r.cpu,
+        step: r.step,
+        seq: r.seq,
         type: 'ipi-receive',
         initiator: r.a,
         full: r.b === 2,
@@ -239,10 +304,19 @@ export function decodeEvent(r: TraceRecord): TraceEvent {
         broadcast: r.d === 1,
       };
     case TraceKind.ShootdownDone:
-      return { ...base, type: 'shootdown-done', acks: r.a, cycles: r.b };
+      return {
+        cpu: r.cpu,
+        step: r.step,
+        seq: r.seq,
+        type: 'shootdown-done',
+        acks: r.a,
+        cycles: r.b,
+      };
     case TraceKind.Stale:
       return {
-        ...base,
+        cpu: r.cpu,
+        step: r.step,
+        seq: r.seq,
         type: 'stale',
         addr: v(r.a),
         tablePhys: opt(r.b, p),
@@ -252,12 +326,19 @@ export function decodeEvent(r: TraceRecord): TraceEvent {
         access: ACCESS_NAMES[r.d]!,
       };
     case TraceKind.Coherent:
-      return { ...base, type: 'coherent', flushes: r.a };
+      return { cpu: r.cpu, step: r.step, seq: r.seq, type: 'coherent', flushes: r.a };
     case TraceKind.BarrierWait:
-      return { ...base, type: 'barrier-wait', barrier: r.a };
+      return { cpu: r.cpu, step: r.step, seq: r.seq, type: 'barrier-wait', barrier: r.a };
     case TraceKind.BarrierPass:
-      return { ...base, type: 'barrier-pass', barrier: r.a, waited: r.b === 1 };
+      return {
+        cpu: r.cpu,
+        step: r.step,
+        seq: r.seq,
+        type: 'barrier-pass',
+        barrier: r.a,
+        waited: r.b === 1,
+      };
     default:
-      return { ...base, type: 'unknown', kind: r.kind };
+      return { cpu: r.cpu, step: r.step, seq: r.seq, type: 'unknown', kind: r.kind };
   }
 }
