@@ -202,6 +202,8 @@ export class Cpu {
    */
   private readonly checkedGen: Int32Array;
   private readonly probe: boolean;
+  /** `port.wakeIndex(id)`, once: it is read at every step. */
+  private readonly wakeIndex: number;
 
   constructor(config: CpuConfig, env: CpuEnvironment) {
     this.id = config.id;
@@ -218,6 +220,7 @@ export class Cpu {
     this.generation = env.shootdown?.tableGeneration ?? new Int32Array(1);
     this.checkedGen = new Int32Array(this.tlb.capacity);
     this.probe = config.probe ?? true;
+    this.wakeIndex = env.shootdown?.wakeIndex(config.id) ?? 0;
     this.pge = config.pge;
     this.pcide = config.pcide;
     this.wp = config.wp;
@@ -296,7 +299,7 @@ export class Cpu {
     const port = this.port;
     // Read before any condition is checked, so an event that arrives after the check still
     // changes the word this CPU then waits on (no lost wake-up on worker threads).
-    const wake = port === undefined ? 0 : Atomics.load(port.wake, port.wakeIndex(this.id));
+    const wake = port === undefined ? 0 : Atomics.load(port.wake, this.wakeIndex);
     // Interrupt point: incoming invalidations are serviced at every instruction boundary, and
     // also while waiting, so two CPUs shooting each other down never deadlock (scenario spec).
     if (port !== undefined) port.poll(this, false);
@@ -709,7 +712,10 @@ export class Cpu {
       if ((pa & 7) === 0) {
         // Aligned: one 64-bit atomic load (tear-free, like an x86 aligned 8-byte load; SDM
         // Vol. 3A §9.1.1), straight into the register halves with no BigInt arithmetic.
-        mem.loadEntryWords(pa, this.scratch);
+        // Alignment is known here; the checked call only for an access at RAM's end (it throws
+        // the MemoryError that stops the CPU).
+        if (pa + 8 <= mem.bytes) mem.loadEntryWordsUnchecked(pa, this.scratch);
+        else mem.loadEntryWords(pa, this.scratch);
         this.regs[reg * 2] = this.scratch[0]!;
         this.regs[reg * 2 + 1] = this.scratch[1]!;
         return;

@@ -64,6 +64,8 @@ interface Request {
 interface Local {
   /** PENDING value last serviced. */
   serviced: number;
+  /** Index of this CPU's PENDING word (read at every instruction boundary). */
+  readonly pendingWord: number;
   /** ACKS value at which the current wait completes. */
   expectAcks: number;
   /** Requests posted so far (acks expected in all). */
@@ -106,13 +108,16 @@ export class Shootdown implements ShootdownPort {
   private readonly layout: IpiLayout;
   private readonly rules: ProtocolRules;
   private readonly spaceIndex: Map<string, number>;
-  private readonly local = new Map<number, Local>();
+  /** Thread-local state by CPU id (an array: `poll` runs at every instruction boundary). */
+  private readonly local: (Local | undefined)[] = [];
+  private readonly lazy: boolean;
 
   private constructor(private readonly sharedState: SharedShootdown) {
     const rules = PROTOCOL_RULES[sharedState.protocol];
     if (rules === undefined)
       throw new Error(`unknown shootdown protocol ${JSON.stringify(sharedState.protocol)}`);
     this.rules = rules;
+    this.lazy = rules.onFlush === 'lazy';
     this.protocol = sharedState.protocol;
     this.layout = ipiLayout(sharedState.cpus, sharedState.spaces.length);
     this.words = new Int32Array(sharedState.buffer);
@@ -156,10 +161,11 @@ export class Shootdown implements ShootdownPort {
   }
 
   private state(cpu: Cpu): Local {
-    let l = this.local.get(cpu.id);
+    let l = this.local[cpu.id];
     if (l === undefined) {
       l = {
         serviced: 0,
+        pendingWord: this.cpuWord(cpu.id, CPU_PENDING),
         expectAcks: 0,
         posted: 0,
         round: [],
@@ -171,7 +177,7 @@ export class Shootdown implements ShootdownPort {
         roundCovers: 0,
         halting: false,
       };
-      this.local.set(cpu.id, l);
+      this.local[cpu.id] = l;
     }
     return l;
   }
@@ -242,7 +248,7 @@ export class Shootdown implements ShootdownPort {
 
   poll(cpu: Cpu, epoch: boolean): void {
     const l = this.state(cpu);
-    const pending = Atomics.load(this.words, this.cpuWord(cpu.id, CPU_PENDING));
+    const pending = Atomics.load(this.words, l.pendingWord);
     // A CPU waiting at its halt has reached that epoch boundary: it applies lazy requests as
     // they come, or two halting lazy initiators would each wait for the other's epoch forever.
     if (l.halting) epoch = true;
@@ -250,7 +256,7 @@ export class Shootdown implements ShootdownPort {
       l.serviced = pending;
       this.service(cpu, epoch);
     }
-    if (this.rules.onFlush === 'lazy') this.progressLazy(cpu, l);
+    if (this.lazy) this.progressLazy(cpu, l);
   }
 
   /** Applies every posted request to this CPU (lazy ones only at an epoch boundary). */
