@@ -21,22 +21,37 @@ const TSX_LOADER = import.meta.resolve('tsx');
 /** A fixed set of exploration threads. */
 export class ExplorePool {
   private readonly pool: Piscina;
+  /** Rejects when a thread fails outside any task (e.g. while loading the worker module). */
+  private readonly failed: Promise<never>;
 
-  constructor(readonly threads: number) {
+  /** `workerFile` is for tests (a module that fails to load). */
+  constructor(
+    readonly threads: number,
+    workerFile = WORKER_FILE,
+  ) {
     this.pool = new Piscina({
-      filename: WORKER_FILE,
+      filename: workerFile,
       minThreads: threads,
       maxThreads: threads,
       // One task at a time per thread: a task is synchronous CPU work.
       concurrentTasksPerWorker: 1,
       idleTimeout: Number.POSITIVE_INFINITY,
-      execArgv: WORKER_FILE.endsWith('.ts') ? ['--import', TSX_LOADER] : [],
+      execArgv: workerFile.endsWith('.ts') ? ['--import', TSX_LOADER] : [],
     });
+    this.failed = new Promise<never>((_, reject) => {
+      // A thread that fails outside a task (e.g. a respawned one that cannot load the module)
+      // is reported here; unheard, piscina's 'error' event would crash the process. Every
+      // task still pending then fails with the reason.
+      this.pool.on('error', (e: unknown) =>
+        reject(new Error(`explore: a worker thread failed: ${(e as Error)?.message ?? String(e)}`)),
+      );
+    });
+    this.failed.catch(() => {});
   }
 
   /** Runs one task on a free thread. */
   run(task: ExploreTask): Promise<ExploreTaskResult> {
-    return this.pool.run(task) as Promise<ExploreTaskResult>;
+    return Promise.race([this.pool.run(task) as Promise<ExploreTaskResult>, this.failed]);
   }
 
   /** Stops every thread. */

@@ -4,6 +4,7 @@
  * thread, and a failing task rejects with the reason instead of hanging.
  */
 
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ExplorePool } from '../../src/explore/pool.ts';
 import { type ExploreTask, runExploreTask } from '../../src/explore/task.ts';
@@ -28,6 +29,18 @@ describe('ExplorePool and runExploreTask', () => {
     const here = runExploreTask(task);
     expect(here).toMatchObject({ kind: 'random', from: 10, schedules: 20 });
     expect(await pool.run(task)).toEqual(here);
+  });
+
+  it('a thread that fails to start makes its task reject instead of hanging', async () => {
+    const broken = new ExplorePool(1, fileURLToPath(new URL('broken-worker.ts', import.meta.url)));
+    try {
+      const task: ExploreTask = { ...target(), kind: 'dfs', prefix: [], budget: 1 };
+      // piscina reports a module that throws while loading by its fallback loader's error
+      // (`Unknown file extension ".ts"`), naming the file.
+      await expect(broken.run(task)).rejects.toThrow(/broken-worker\.ts|fails to load/);
+    } finally {
+      await broken.close();
+    }
   });
 
   it('a task that fails on the thread rejects with its message', async () => {
