@@ -4,9 +4,10 @@
  * and that reproduce their hazard, determinism across `--jobs`, and one-line errors with status 2.
  */
 
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { checkRun } from '../../src/check/checker.ts';
 import { main } from '../../src/cli/program.ts';
@@ -144,6 +145,27 @@ describe('smpsim explore --all-protocols', () => {
         expect.stringMatching(`^smpsim: explore: expect mismatch under ${c.protocol}: `),
       ),
     );
+  });
+});
+
+describe('the README example', () => {
+  it('prints exactly what the README shows', async () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const m =
+      /<!-- explore:racy-unmap -->\n```text\n([\s\S]*?)```\n<!-- \/explore:racy-unmap -->/.exec(
+        readme,
+      );
+    expect(m, 'README has the explore:racy-unmap block').not.toBeNull();
+    expect(readme).toContain('./bin/smpsim.js explore examples/racy-unmap.json --all-protocols\n');
+    const cwd = process.cwd();
+    process.chdir(fileURLToPath(new URL('../..', import.meta.url)));
+    try {
+      const r = await cli('explore', 'examples/racy-unmap.json', '--all-protocols');
+      expect(r.status).toBe(0);
+      expect(r.out).toBe(m![1]);
+    } finally {
+      process.chdir(cwd);
+    }
   });
 });
 
