@@ -68,7 +68,9 @@ class ProgressBar {
       stream,
       format: 'explore {protocol} {mode} [{bar}] {value}/{total} schedules | hazards: {found}',
       clearOnComplete: true,
-      hideCursor: true,
+      // Not hidden: cli-progress restores a hidden cursor only with its own SIGINT handler,
+      // which would keep Ctrl-C from ending the process.
+      hideCursor: false,
       // Exploration is synchronous between worker results: redraw from update() itself.
       synchronousUpdate: true,
       barsize: 24,

@@ -210,6 +210,15 @@ describe('smpsim explore: bad input', () => {
     });
   }
 
+  it('a missing scenario or an unknown option is a usage error, status 2', async () => {
+    const none = await cli('explore');
+    expect(none.status).toBe(2);
+    expect(none.err).toMatch(/missing required argument 'scenario'/);
+    const unknown = await cli('explore', RACY, '--schedules', '5');
+    expect(unknown.status).toBe(2);
+    expect(unknown.err).toMatch(/unknown option '--schedules'/);
+  });
+
   it('a scenario file with an error is refused with its path, status 2', async () => {
     const bad = join(dir, 'bad.json');
     writeFileSync(bad, JSON.stringify({ ...scenarioToJson(RACY_UNMAP), cpus: [] }));
