@@ -190,8 +190,9 @@ export class Explorer {
 
   /**
    * Walks the whole tree, or returns undefined as soon as it is known to have more than `max`
-   * leaves. The first `IN_PROCESS_BUDGET` leaves are walked here; what is left goes to the
-   * threads as subtrees, each walked `TASK_BUDGET` leaves at a time.
+   * leaves. With one job it is all walked here. Otherwise the first `inProcessBudget` leaves
+   * are walked here, and what is left goes to the threads as subtrees, each walked `taskBudget`
+   * leaves at a time (a task hands back the subtrees it did not reach).
    */
   private async walk(
     target: ExploreTarget,
@@ -216,18 +217,19 @@ export class Explorer {
           prefix: queue.shift()!,
           budget: Math.max(1, Math.min(this.taskBudget, max + 1 - total)),
         };
-        const p: Promise<void> = pool.run(task).then(
-          (r) => {
+        // Never rejects: a failure is kept and ends the loop.
+        const p: Promise<void> = pool
+          .run(task)
+          .then((r) => {
             if (r.kind !== 'dfs') throw new Error('explore: a walk task answered with trials');
             chunks.push(r);
             total += r.schedules;
             queue.push(...r.rest);
             progress.add(r.schedules, kindsOf(r.witness));
-          },
-          (error: unknown) => {
+          })
+          .catch((error: unknown) => {
             failure ??= { error };
-          },
-        );
+          });
         inflight.add(p);
         void p.finally(() => inflight.delete(p));
       }
