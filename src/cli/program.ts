@@ -1,8 +1,8 @@
 /**
  * The `smpsim` command line: subcommands, their options and their exit statuses.
  *
- * Exit statuses: 0 success; 1 a check failed (`replay --check`), or a `run` ended with a failed
- * `assert` or a deadlock; 2 bad input or usage (the message names the file, line and field, or the
+ * Exit statuses: 0 success; 1 a check failed (`replay --check`), a `run` ended with a failed
+ * `assert` or a deadlock, or `explore` found other hazards than the scenario's `expect` block; 2 bad input or usage (the message names the file, line and field, or the
  * scenario path); 3 the crate would have panicked (`replay`).
  */
 
@@ -10,6 +10,7 @@ import { Command, CommanderError } from 'commander';
 import { MemoryError } from '../memory/physical-memory.ts';
 import { ReplayFormatError } from '../replay/format.ts';
 import { ScenarioError } from '../scenarios/load.ts';
+import { type ExploreCliOptions, exploreCommand } from './explore.ts';
 import { type Io, replayCheckCommand, replayCommand } from './replay.ts';
 import { listCommand, type RunOptions, runCommand } from './run.ts';
 import { UsageError } from './usage-error.ts';
@@ -75,6 +76,30 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .option('--html <file>', 'also write a self-contained HTML report of the run to FILE')
     .action(async (ref: string, opts: RunOptions) => {
       status = await runCommand(ref, opts, io);
+    });
+
+  program
+    .command('explore')
+    .description(
+      'run every schedule of a scenario (or seeded random ones) and report the reachable hazards',
+    )
+    .argument('<scenario>', 'a scenario file, or the name of a built-in scenario (smpsim list)')
+    .option(
+      '--protocol <p>',
+      "none, sync-ipi, batched, lazy or broadcast (default: the scenario's)",
+    )
+    .option('--all-protocols', "explore under every protocol, one row each, against 'expect'")
+    .option(
+      '--max-schedules <n>',
+      'walk every schedule if there are at most N, else run N random ones (default 10000)',
+    )
+    .option('--seed <n>', 'seed of the random schedules (default 1)')
+    .option('--jobs <n>', 'worker threads for large trees (default: the number of cores)')
+    .option('--json', 'print the JSON object of the scenario spec (one line per protocol)')
+    .action(async (ref: string, opts: ExploreCliOptions) => {
+      // The progress bar goes to a terminal's standard error only, never into captured output.
+      const tty = io === processIo && process.stderr.isTTY ? process.stderr : undefined;
+      status = await exploreCommand(ref, opts, io, tty);
     });
 
   program

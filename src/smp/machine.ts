@@ -6,6 +6,7 @@
 import { BarrierBoard } from '../cpu/barrier.ts';
 import { type CostModel, DEFAULT_COST_MODEL } from '../cpu/cost-model.ts';
 import { Cpu } from '../cpu/cpu.ts';
+import type { PhysicalMemory } from '../memory/physical-memory.ts';
 import type { Scenario } from '../scenarios/scenario.ts';
 import { type ScenarioSetup, setupScenario } from '../scenarios/setup.ts';
 import { TraceRing } from '../trace/ring.ts';
@@ -23,6 +24,8 @@ export interface MachineOptions {
   readonly probe?: boolean;
   /** The shootdown protocol (default: the scenario's `machine.protocol`). */
   readonly protocol?: string;
+  /** All-zero RAM of `machine.ramBytes` to build in instead of a fresh one (see `setupScenario`). */
+  readonly memory?: PhysicalMemory;
 }
 
 /** CPUs, RAM, allocator and address spaces of one scenario run. */
@@ -38,7 +41,7 @@ export class Machine {
 
   /** Builds the initial state of `scenario` (spec order: reserve, P4 tables, mappings) and its CPUs. */
   static fromScenario(scenario: Scenario, options: MachineOptions = {}): Machine {
-    const setup = setupScenario(scenario);
+    const setup = setupScenario(scenario, options.memory);
     const barriers = BarrierBoard.create(
       scenario.cpus.map((c) =>
         c.program.map((ins) => (ins.op === 'barrier' ? ins.name : undefined)),

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { PhysAddr, VirtAddr } from '../../src/addr.ts';
+import { PhysicalMemory } from '../../src/memory/physical-memory.ts';
 import { PageTableFlags } from '../../src/paging/flags.ts';
 import { PhysFrame } from '../../src/paging/frame.ts';
 import { Size4KiB } from '../../src/paging/page-size.ts';
@@ -61,6 +62,18 @@ describe('setupScenario', () => {
     // Every flush the mappings returned was ignored: nothing pending.
     expect(a.mapper.flushLedger.pendingCount).toBe(0);
     expect(a.mapper.flushLedger.ignored).toBe(1);
+  });
+
+  it('builds in RAM it is given (all zero, the scenario size) exactly as in fresh RAM', () => {
+    const s = loadScenario(EXAMPLE_TEXT);
+    const ram = new PhysicalMemory(s.machine.ramBytes);
+    const given = setupScenario(s, ram);
+    expect(given.memory).toBe(ram);
+    const fresh = setupScenario(s);
+    for (let a = 0; a < 0x4000; a += 8) expect(ram.read64(a)).toBe(fresh.memory.read64(a));
+    expect(() => setupScenario(s, new PhysicalMemory(0x1000))).toThrow(
+      /the RAM given has 4096 bytes, the scenario 16777216/,
+    );
   });
 
   it('level-4 tables are the lowest free frames, in declaration order, before any mapping', () => {

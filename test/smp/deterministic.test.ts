@@ -8,6 +8,7 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { StepResult } from '../../src/cpu/cpu.ts';
 import { type ProgramBuilder, scenario } from '../../src/scenarios/builder.ts';
 import type { Scenario } from '../../src/scenarios/scenario.ts';
 import {
@@ -236,6 +237,46 @@ describe('runDeterministic: explicit schedules that cannot run', () => {
     expect(r.schedule.slice(0, 2)).toEqual([1, 1]);
     expect(r.truncated).toBe(false);
     expect(r.deadlock).toBeUndefined();
+  });
+});
+
+describe('runDeterministic: a chooser and a step observer', () => {
+  it('choose picks once the schedule is used up; onStep sees every step and its records', () => {
+    const asked: { ready: readonly number[]; step: number }[] = [];
+    const seen: { cpu: number; result: StepResult; records: number }[] = [];
+    const r = run(RACE, {
+      schedule: [1],
+      choose: (ready, step) => {
+        asked.push({ ready: [...ready], step });
+        return ready[ready.length - 1]!; // the highest runnable CPU
+      },
+      onStep: (cpu, result, records) => {
+        seen.push({ cpu, result, records: records.length });
+        for (const rec of records) expect(rec.cpu).toBe(cpu);
+      },
+    });
+    expect(asked[0]!.step).toBe(1);
+    expect(asked.length).toBe(r.steps - 1);
+    for (const [i, a] of asked.entries()) expect(r.schedule[i + 1]).toBe(a.ready.at(-1));
+    expect(seen.map((x) => x.cpu)).toEqual(r.schedule);
+    expect(seen.reduce((n, x) => n + x.records, 0)).toBe(r.records.length);
+    expect(seen.at(-1)!.result).toBe(StepResult.Halted);
+    // A chooser's run replays as an explicit schedule, record for record.
+    const again = run(RACE, { schedule: r.schedule });
+    expect(JSON.stringify(again.records)).toBe(JSON.stringify(r.records));
+  });
+
+  it('a chooser that names a CPU which cannot run is a ScheduleError', () => {
+    expect(() => run(RACE, { choose: () => 5 })).toThrow(ScheduleError);
+    expect(() => run(RACE, { choose: () => 5 })).toThrow(
+      /the chooser picked cpu 5 at step 1, which cannot run; runnable: 0, 1/,
+    );
+  });
+
+  it('without choose and onStep a run is what it always was (seeded PRNG)', () => {
+    const a = run(RACE, { seed: 7 });
+    const b = run(RACE, { seed: 7, onStep: () => {} });
+    expect(b.schedule).toEqual(a.schedule);
   });
 });
 

@@ -1,6 +1,6 @@
 /**
- * The deterministic host: every CPU in one thread, the next CPU chosen by a seeded PRNG or an
- * explicit schedule (DESIGN decision 1). Same machine + same seed or schedule ⇒ same trace, byte
+ * The deterministic host: every CPU in one thread, the next CPU chosen by a seeded PRNG, an
+ * explicit schedule or a caller's chooser (DESIGN decision 1). Same machine + same seed or schedule ⇒ same trace, byte
  * for byte. A CPU that returns Blocked is not chosen again until the word it waits on changes
  * (the semantics of `Atomics.wait`); when every unhalted CPU is blocked, the run stops with a
  * deadlock and its wait graph.
@@ -19,6 +19,17 @@ export interface DeterministicOptions {
   readonly schedule?: readonly number[];
   /** A bound on steps, against runaway programs (default 1,000,000). */
   readonly maxSteps?: number;
+  /**
+   * Picks the next CPU once `schedule` is used up, instead of the seeded PRNG (schedule
+   * exploration drives the host through it). `ready` lists the runnable CPUs in ascending order;
+   * the result must be one of them. `step` is the 0-based step about to run.
+   */
+  readonly choose?: (ready: readonly number[], step: number) => number;
+  /**
+   * Called after every step with the CPU that ran, what its `step()` returned and the trace
+   * records that step wrote, in order (the array is the host's own: read it, do not keep it).
+   */
+  readonly onStep?: (cpu: number, result: StepResult, records: readonly TraceRecord[]) => void;
 }
 
 /** A deadlock: who waits for what. */
@@ -143,16 +154,25 @@ export function runDeterministic(
           `schedule step ${step + 1} names cpu ${pick}, which ${state}; runnable: ${ready.join(', ')}`,
         );
       }
+    } else if (options.choose !== undefined) {
+      pick = options.choose(ready, step);
+      if (!ready.includes(pick)) {
+        throw new ScheduleError(
+          `the chooser picked cpu ${pick} at step ${step + 1}, which cannot run; runnable: ${ready.join(', ')}`,
+        );
+      }
     } else {
       pick = ready[rng.below(ready.length)]!;
     }
     schedule.push(pick);
     const cpu = cpus[pick]!;
     cpu.now = step;
-    blocked[pick] = cpu.step() === StepResult.Blocked;
+    const result = cpu.step();
+    blocked[pick] = result === StepResult.Blocked;
     const drained = machine.traces[pick]!.drain();
     lost += drained.lost;
     for (const r of drained.records) records.push(r);
+    options.onStep?.(pick, result, drained.records);
   }
   // Reaching maxSteps truncates the run only if some CPU still had work to do.
   const truncated = !finished && step >= maxSteps && cpus.some((c) => !c.halted);
