@@ -168,7 +168,7 @@ export function ipisSpec(r: ShootdownBenchResult): TopLevelSpec {
   return {
     $schema: SCHEMA,
     title: {
-      text: `IPIs sent per operation, ${cpus} CPUs (counted in the trace)`,
+      text: `IPIs sent per operation, ${cpus} CPUs (modeled clock run, counted in the trace)`,
       subtitle: 'broadcast: INVLPGB instead; lazy: deferred requests, no interrupt',
     },
     width: WIDTH + 120,

@@ -261,10 +261,11 @@ export async function wallRow(
       }
     }
     if (windows.length === 0) {
-      // Too fast for the sampling: the phase's mean over its whole span is all there is.
-      throw new Error(
-        `bench: ${variant.name} on ${cpus} workers, ${p} pages: no sample window (the phase ran under a millisecond)`,
-      );
+      // The phase ran within one sample interval: its mean over the samples that bracket it
+      // (an overestimate by up to a sample interval, and one sample only).
+      const before = samples.findLast(([, v]) => v < lo && v > 0) ?? samples[0]!;
+      const after = samples.find(([, v]) => v >= hi) ?? samples.at(-1)!;
+      windows.push(((after[0] - before[0]) * 1000) / Math.max(1, hi - Math.max(before[1], lo)));
     }
     return {
       variant: variant.name,
