@@ -47,13 +47,8 @@ const variantColor = (variants: readonly string[]) => ({
   legend: { labelLimit: 260 },
 });
 
-/** Point shapes by variant too: variants whose lines coincide stay distinguishable. */
-const variantShape = (variants: readonly string[]) => ({
-  field: 'variant',
-  type: 'nominal' as const,
-  sort: [...variants],
-  legend: null,
-});
+/** Point shapes by variant too (one legend with the colors): coinciding lines stay distinguishable. */
+const variantShape = (variants: readonly string[]) => ({ ...variantColor(variants) });
 
 /** Latency of the 1-page operation vs CPUs, one line per variant (modeled; wall beside it). */
 export function latencyVsCpusSpec(r: ShootdownBenchResult): TopLevelSpec {
@@ -139,7 +134,7 @@ export function latencyVsPagesSpec(r: ShootdownBenchResult): TopLevelSpec {
             type: 'quantitative',
             title: 'cost of the other CPUs (ns, modeled)',
             scale: { type: 'symlog', constant: 100 },
-            axis: { values: [0, 100, 1000, 10_000, 100_000, 1_000_000], format: '~s' },
+            axis: { values: [0, 100, 1000, 10_000, 100_000, 1_000_000], format: ',' },
           },
           color: variantColor(r.settings.variants),
           shape: variantShape(r.settings.variants),
@@ -189,7 +184,7 @@ export function ipisSpec(r: ShootdownBenchResult): TopLevelSpec {
         type: 'quantitative',
         title: 'interrupting IPIs per operation',
         scale: { type: 'symlog' },
-        axis: { values: [0, 1, 10, 100, 1000, 10_000], format: '~s' },
+        axis: { values: [0, 1, 10, 100, 1000, 10_000], format: ',' },
       },
       color: { field: 'pages', type: 'ordinal', title: 'pages', sort: 'ascending' },
     },
