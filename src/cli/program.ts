@@ -10,6 +10,7 @@ import { Command, CommanderError } from 'commander';
 import { MemoryError } from '../memory/physical-memory.ts';
 import { ReplayFormatError } from '../replay/format.ts';
 import { ScenarioError } from '../scenarios/load.ts';
+import { registerBenchCommands } from './bench.ts';
 import { type ExploreCliOptions, exploreCommand } from './explore.ts';
 import { type Io, replayCheckCommand, replayCommand } from './replay.ts';
 import { listCommand, type RunOptions, runCommand } from './run.ts';
@@ -108,6 +109,10 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .action(() => {
       status = listCommand(io);
     });
+
+  registerBenchCommands(program, io, (s) => {
+    status = s;
+  });
 
   try {
     await program.parseAsync([...argv], { from: 'user' });

@@ -745,7 +745,8 @@ export class Cpu {
     this.evictReason = EvictReason.Shootdown;
     if (kind === 1) {
       for (const page of pages) this.tlb.invlpg(VirtAddr.newUnchecked(page), pcid, this.evictHook);
-      this.cycles += pages.length * this.costs.invlpg;
+      // Each listed page: its invlpg and the handler's per-page step (cost-model.ts `flushPage`).
+      this.cycles += pages.length * (this.costs.invlpg + this.costs.flushPage);
     } else {
       this.tlb.flushNonGlobal(this.pcide ? pcid : undefined, this.evictHook);
       this.cycles += this.costs.cr3Write;

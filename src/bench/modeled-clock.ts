@@ -1,0 +1,200 @@
+/**
+ * The deterministic host on the modeled clock: every CPU in one thread, like
+ * `smp/hosts/deterministic.ts`, but the next CPU is always the runnable one whose modeled clock
+ * (`Cpu.cycles`) is lowest (ties: the lowest id), and a CPU's clock never runs behind an event
+ * that reached it. That makes modeled cycles a causal timeline that benchmarks can read, where the
+ * seeded host's per-CPU clocks are independent counters.
+ *
+ * Two rules keep the clocks causal; the same `Cpu.step()` and `Shootdown` run unchanged:
+ *
+ * - **Delivery.** A request posted to a CPU (its mailbox PENDING counter grew during another
+ *   CPU's step) reaches it at the sender's clock after that step, i.e. once every request of the
+ *   round has been written: the target's clock moves forward to it if it is behind. Otherwise a
+ *   target that was idle at a barrier would service the request at its own, earlier, time.
+ * - **Idle until woken.** A CPU blocked at a barrier that another CPU's step let go (opened the
+ *   barrier) moves forward to that CPU's clock. An initiator woken by acknowledgements is left
+ *   alone: `Shootdown.complete` already takes the latest acknowledgement's time.
+ *
+ * Options model the ablations of Amit et al. ("Don't shoot down TLB shootdowns!", EuroSys 2020),
+ * as changes to *when* the clock says things happen, never to what the CPUs do:
+ *
+ * - `concurrentFlush`: the initiator sends its IPIs before its local invalidation and performs it
+ *   while it waits (Linux "x86/mm/tlb: Flush remote and local TLBs concurrently", 2019): requests
+ *   are delivered at the initiator's clock minus that step's local invalidation cost.
+ * - `earlyAck`: a target acknowledges on entering the handler, before it invalidates: the ack
+ *   time `Shootdown` records is moved back by the request's invalidation cost. The interrupt's
+ *   exit is part of `ipiReceive` and still precedes the ack, so the saving is a lower bound.
+ *
+ * And one correction of the protocol's charges: `Shootdown` charges `invlpgb` per target of a
+ * broadcast, where one INVLPGB instruction reaches every CPU; this host refunds all but one per
+ * step (`invlpgbOnce`, default true).
+ */
+
+import { StepResult } from '../cpu/cpu.ts';
+import type { Deadlock } from '../smp/hosts/deterministic.ts';
+import { CPU_ACKS, CPU_PENDING, ipiLayout, RequestKind } from '../smp/ipi.ts';
+import type { Machine } from '../smp/machine.ts';
+import { MaintenanceOp, TraceKind } from '../trace/record.ts';
+import type { TraceRecord } from '../trace/ring.ts';
+
+/** Options of `runModeledClock`. */
+export interface ModeledClockOptions {
+  /** A bound on steps, against runaway programs (default 5,000,000). */
+  readonly maxSteps?: number;
+  /** Deliver requests as if sent before the local invalidation (see the file comment). */
+  readonly concurrentFlush?: boolean;
+  /** Targets acknowledge before they invalidate (see the file comment). */
+  readonly earlyAck?: boolean;
+  /** Charge one `invlpgb` per broadcast round rather than one per target (default true). */
+  readonly invlpgbOnce?: boolean;
+  /** CPUs whose clock is recorded at each instruction they reach (`arrivals`). */
+  readonly watch?: readonly number[];
+}
+
+/** What a modeled-clock run did (the fields shared with `DeterministicRun` mean the same). */
+export interface ModeledRun {
+  /** The CPU chosen at each step (determined by the clocks: no seed). */
+  readonly schedule: readonly number[];
+  readonly steps: number;
+  readonly records: readonly TraceRecord[];
+  readonly lost: number;
+  readonly deadlock?: Deadlock;
+  readonly truncated: boolean;
+  /**
+   * Per watched CPU: `arrivals[pc]` is its modeled clock when it reached instruction `pc` (every
+   * earlier instruction done, waits included); `arrivals[program length]` when it halted. NaN for
+   * instructions it never reached.
+   */
+  readonly arrivals: ReadonlyMap<number, Float64Array>;
+  /** The stepping CPU's clock after each step (index = step), to time trace records. */
+  readonly stepCycles: Float64Array;
+}
+
+/** Runs `machine` on the modeled clock to completion, a deadlock, or `maxSteps`. */
+export function runModeledClock(machine: Machine, options: ModeledClockOptions = {}): ModeledRun {
+  const maxSteps = options.maxSteps ?? 5_000_000;
+  const invlpgbOnce = options.invlpgbOnce ?? true;
+  const cpus = machine.cpus;
+  const n = cpus.length;
+  const shared = machine.shootdown.shared();
+  const layout = ipiLayout(n, shared.spaces.length);
+  const words = new Int32Array(shared.buffer);
+  const ackCycles = new Float64Array(shared.ackCycles);
+  const pendingWord = cpus.map((_, j) => layout.cpu(j) + CPU_PENDING);
+  const acksWord = cpus.map((_, j) => layout.cpu(j) + CPU_ACKS);
+  const lastPending = pendingWord.map((w) => Atomics.load(words, w));
+  const lastAcks = acksWord.map((w) => Atomics.load(words, w));
+  const blocked = cpus.map(() => false);
+  const sleeping = cpus.map(() => false);
+  const arrivals = new Map<number, Float64Array>();
+  for (const id of options.watch ?? []) {
+    const a = new Float64Array(machine.scenario.cpus[id]!.program.length + 1).fill(Number.NaN);
+    a[0] = cpus[id]!.cycles;
+    arrivals.set(id, a);
+  }
+  const schedule: number[] = [];
+  const records: TraceRecord[] = [];
+  let stepCycles = new Float64Array(1024);
+  let lost = 0;
+
+  const runnable = (i: number): boolean => {
+    const c = cpus[i]!;
+    if (c.halted) return false;
+    if (!blocked[i]) return true;
+    return c.blockedWords![c.blockedIndex] !== c.blockedExpected;
+  };
+
+  let step = 0;
+  let finished = false;
+  for (; step < maxSteps; step++) {
+    let pick = -1;
+    for (let i = 0; i < n; i++) {
+      const r = runnable(i);
+      // Blocked and not yet released: if this step releases it, it was idle until now.
+      sleeping[i] = blocked[i]! && !r && !cpus[i]!.halted;
+      if (r && (pick < 0 || cpus[i]!.cycles < cpus[pick]!.cycles)) pick = i;
+    }
+    if (pick < 0) {
+      const waiting = cpus.flatMap((c, i) => (c.halted ? [] : [i]));
+      if (waiting.length === 0) {
+        finished = true;
+        break;
+      }
+      return {
+        schedule,
+        steps: step,
+        records,
+        lost,
+        truncated: false,
+        deadlock: { cpus: waiting, waits: waiting.map((i) => cpus[i]!.describeWait()) },
+        arrivals,
+        stepCycles: stepCycles.slice(0, step),
+      };
+    }
+    schedule.push(pick);
+    const cpu = cpus[pick]!;
+    cpu.now = step;
+    blocked[pick] = cpu.step() === StepResult.Blocked;
+    const drained = machine.traces[pick]!.drain();
+    lost += drained.lost;
+
+    // What this step did, from its records: broadcasts sent, local invalidations, services.
+    let broadcasts = 0;
+    let localCost = 0;
+    for (const r of drained.records) {
+      records.push(r);
+      if (r.kind === TraceKind.IpiSend && (r.d & 2) !== 0) broadcasts++;
+      else if (r.kind === TraceKind.Maintenance && r.cpu === pick) {
+        if (r.a === MaintenanceOp.Invlpg) localCost += cpu.costs.invlpg;
+        else if (r.a === MaintenanceOp.FlushAll) localCost += cpu.costs.cr3Write;
+      } else if (r.kind === TraceKind.IpiReceive && options.earlyAck === true) {
+        // The ack was stamped after the invalidations; early, it is stamped before them.
+        const work =
+          r.b === RequestKind.Pages
+            ? r.c * (cpu.costs.invlpg + cpu.costs.flushPage)
+            : cpu.costs.cr3Write;
+        ackCycles[r.a * n + pick] = ackCycles[r.a * n + pick]! - work;
+      }
+    }
+    if (invlpgbOnce && broadcasts > 1) cpu.cycles -= (broadcasts - 1) * cpu.costs.invlpgb;
+
+    const now = cpu.cycles;
+    const sentAt = options.concurrentFlush === true ? now - localCost : now;
+    for (let j = 0; j < n; j++) {
+      if (j === pick) continue;
+      const other = cpus[j]!;
+      const pending = Atomics.load(words, pendingWord[j]!);
+      const acks = Atomics.load(words, acksWord[j]!);
+      if (pending !== lastPending[j]) {
+        // Delivery: the request reaches the target at the sender's time.
+        if (other.cycles < sentAt) other.cycles = sentAt;
+        lastPending[j] = pending;
+      } else if (sleeping[j] && acks === lastAcks[j] && runnable(j) && other.cycles < now) {
+        // Idle until woken (a barrier opened): the wait lasted until now.
+        other.cycles = now;
+      }
+      lastAcks[j] = acks;
+    }
+    lastPending[pick] = Atomics.load(words, pendingWord[pick]!);
+    lastAcks[pick] = Atomics.load(words, acksWord[pick]!);
+
+    const a = arrivals.get(pick);
+    if (a !== undefined && Number.isNaN(a[cpu.pc]!)) a[cpu.pc] = cpu.cycles;
+    if (step >= stepCycles.length) {
+      const grown = new Float64Array(stepCycles.length * 2);
+      grown.set(stepCycles);
+      stepCycles = grown;
+    }
+    stepCycles[step] = cpu.cycles;
+  }
+  const truncated = !finished && step >= maxSteps && cpus.some((c) => !c.halted);
+  return {
+    schedule,
+    steps: step,
+    records,
+    lost,
+    truncated,
+    arrivals,
+    stepCycles: stepCycles.slice(0, step),
+  };
+}
