@@ -202,20 +202,33 @@ export function floorsCsv(r: ShootdownBenchResult): string {
   );
 }
 
+/** The plots of a result, as SVG documents named by their file names. */
+export async function shootdownPlots(r: ShootdownBenchResult): Promise<[string, string][]> {
+  const plots: [string, string][] = [
+    ['latency-vs-cpus.svg', await renderSvg(latencyVsCpusSpec(r))],
+  ];
+  if (r.modeled !== undefined) {
+    plots.push(['latency-vs-pages.svg', await renderSvg(latencyVsPagesSpec(r))]);
+    plots.push(['ipis-per-protocol.svg', await renderSvg(ipisSpec(r))]);
+  }
+  return plots;
+}
+
 /** Writes the CSV, JSON and SVG files into `dir` (created if missing); returns their paths. */
 export async function writeShootdownFiles(r: ShootdownBenchResult, dir: string): Promise<string[]> {
   mkdirSync(dir, { recursive: true });
+  const plots = new Map(await shootdownPlots(r));
+  const plot = (name: string): [string, string] => [name, plots.get(name)!];
   const files: [string, string][] = [['shootdown.json', `${JSON.stringify(r, null, 2)}\n`]];
   if (r.modeled !== undefined) {
     files.push(['shootdown-modeled.csv', modeledCsv(r)]);
-    files.push(['latency-vs-pages.svg', await renderSvg(latencyVsPagesSpec(r))]);
-    files.push(['ipis-per-protocol.svg', await renderSvg(ipisSpec(r))]);
+    files.push(plot('latency-vs-pages.svg'), plot('ipis-per-protocol.svg'));
   }
   if (r.wall !== undefined) {
     files.push(['shootdown-wall.csv', wallCsv(r)]);
     files.push(['floors.csv', floorsCsv(r)]);
   }
-  files.push(['latency-vs-cpus.svg', await renderSvg(latencyVsCpusSpec(r))]);
+  files.push(plot('latency-vs-cpus.svg'));
   const paths: string[] = [];
   for (const [name, text] of files) {
     const path = join(dir, name);

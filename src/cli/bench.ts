@@ -5,7 +5,8 @@
  * error when it is a terminal, print the tables and write the files.
  */
 
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import {
@@ -14,7 +15,11 @@ import {
   type ShootdownBenchOptions,
 } from '../bench/shootdown-bench.ts';
 import { MAX_PAGES } from '../bench/shootdown-program.ts';
-import { renderShootdownReport, writeShootdownFiles } from '../bench/shootdown-report.ts';
+import {
+  renderShootdownReport,
+  shootdownPlots,
+  writeShootdownFiles,
+} from '../bench/shootdown-report.ts';
 import { DEFAULT_VARIANTS, parseVariant, type Variant, VariantError } from '../bench/variant.ts';
 import {
   MAX_UNMAP_PAGES,
@@ -34,6 +39,7 @@ import {
   parseCostOverrides,
   withCostOverrides,
 } from '../cpu/cost-model.ts';
+import { renderBenchHtml } from '../report/bench-html.ts';
 import { MAX_CPUS } from '../scenarios/scenario.ts';
 import type { Io } from './replay.ts';
 import { UsageError } from './usage-error.ts';
@@ -45,6 +51,7 @@ interface CommonOptions {
   readonly costs?: string;
   readonly cost?: readonly string[];
   readonly progress?: boolean;
+  readonly html?: string;
 }
 
 /** Options of `smpsim bench shootdown`, as commander hands them over. */
@@ -83,7 +90,8 @@ export function registerBenchCommands(
       .option('--quick', 'a short run (about 30 s on 2 cores)')
       .option('--costs <file>', 'cost-model overrides: a JSON object of entries')
       .option('--cost <key=value>', 'one cost-model override (repeatable)', collect)
-      .option('--no-progress', 'no progress bar on standard error');
+      .option('--no-progress', 'no progress bar on standard error')
+      .option('--html <file>', 'also write the tables and plots as one self-contained HTML page');
   common(
     bench
       .command('shootdown')
@@ -254,10 +262,39 @@ export async function benchShootdownCommand(opts: BenchShootdownOptions, io: Io)
   } finally {
     bar.stop();
   }
-  io.out(renderShootdownReport(result));
+  const text = renderShootdownReport(result);
+  io.out(text);
   const files = await writeFiles(() => writeShootdownFiles(result, opts.out ?? 'out/bench'), opts);
+  if (opts.html !== undefined) {
+    const plots = await shootdownPlots(result);
+    writeHtml(opts.html, {
+      title: 'smpsim bench shootdown',
+      subtitle: `CPUs ${cpus.join(', ')} · pages ${pages.join(', ')} · ${o.variants.map((v) => v.name).join(', ')}`,
+      text,
+      plots: plots.map(([name, svg]) => [PLOT_CAPTIONS[name] ?? name, svg] as const),
+    });
+    files.push(opts.html);
+  }
   io.out(`files: ${files.join(', ')}\n`);
   return 0;
+}
+
+/** What each plot shows, for the HTML page. */
+const PLOT_CAPTIONS: Readonly<Record<string, string>> = {
+  'latency-vs-cpus.svg': 'Latency against CPUs, per protocol',
+  'latency-vs-pages.svg': 'Latency against pages per flush (the 33-page ceiling)',
+  'ipis-per-protocol.svg': 'IPIs sent per operation, per protocol',
+};
+
+/** Writes a benchmark's HTML page (missing folders are created; failure is exit status 2). */
+function writeHtml(path: string, page: Parameters<typeof renderBenchHtml>[0]): void {
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, renderBenchHtml(page));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    throw new UsageError(`bench: --html ${path}: cannot write the page (${code})`);
+  }
 }
 
 async function writeFiles(write: () => Promise<string[]>, opts: CommonOptions): Promise<string[]> {
@@ -302,8 +339,18 @@ export async function benchWorkloadCommand(opts: BenchWorkloadOptions, io: Io): 
   } finally {
     bar.stop();
   }
-  io.out(renderWorkloadReport(result));
+  const text = renderWorkloadReport(result);
+  io.out(text);
   const files = await writeFiles(() => writeWorkloadFiles(result, opts.out ?? 'out/bench'), opts);
+  if (opts.html !== undefined) {
+    writeHtml(opts.html, {
+      title: 'smpsim bench workload',
+      subtitle: `${o.cpus} CPUs · ${o.periods} periods · ${o.variants.map((v) => v.name).join(', ')}`,
+      text,
+      plots: [],
+    });
+    files.push(opts.html);
+  }
   io.out(`files: ${files.join(', ')}\n`);
   return 0;
 }

@@ -59,6 +59,54 @@ describe('smpsim bench shootdown', () => {
     });
   });
 
+  it('--html writes the tables and the plots as one self-contained page', async () => {
+    const page = join(dir, 'html', 'deeper', 'bench.html');
+    const args = [...tiny, '--host', 'deterministic', '--protocols', 'sync-ipi,batched'];
+    const r = await cli('bench', 'shootdown', ...args, '--out', join(dir, 'html'), '--html', page);
+    expect(r.status).toBe(0);
+    expect(r.out).toContain(page);
+    const html = readFileSync(page, 'utf8');
+    expect(html.startsWith('<!DOCTYPE html>')).toBe(true);
+    // The three plots inline, with their captions, and the terminal's tables.
+    expect(html.match(/<svg[\s>]/g)).toHaveLength(3);
+    expect(html).toContain('the 33-page ceiling');
+    expect(html).toContain('Modeled clock (deterministic host)');
+    // Nothing to fetch: no script or stylesheet source, no URL but the SVG namespaces.
+    expect(html).not.toMatch(/<(script|link)[^>]+(src|href)=/);
+    const urls = new Set(html.match(/https?:\/\/[^"' )]+/g) ?? []);
+    expect([...urls].sort()).toEqual([
+      'http://www.w3.org/1999/xlink',
+      'http://www.w3.org/2000/svg',
+    ]);
+    // Same result, same page: a second run of the modeled clock writes the same bytes.
+    const again = join(dir, 'html', 'again.html');
+    await cli('bench', 'shootdown', ...args, '--out', join(dir, 'html2'), '--html', again);
+    expect(readFileSync(again, 'utf8').replace(/total [\d.]+ s/, '')).toBe(
+      html.replace(/total [\d.]+ s/, ''),
+    );
+  });
+
+  it('--html to a path that cannot be written is one line, status 2', async () => {
+    const blocker = join(dir, 'a-file');
+    writeFileSync(blocker, 'x');
+    const r = await cli(
+      'bench',
+      'shootdown',
+      ...tiny,
+      '--host',
+      'deterministic',
+      '--protocols',
+      'sync-ipi',
+      '--out',
+      join(dir, 'ok'),
+      '--html',
+      join(blocker, 'page.html'),
+    );
+    expect(r.status).toBe(2);
+    expect(r.err.trim().split('\n')).toHaveLength(1);
+    expect(r.err).toMatch(/--html .*cannot write the page/);
+  });
+
   it('runs a tiny sweep on worker threads: wall-clock tables next to the same-run floors', async () => {
     const out = join(dir, 'workers');
     const r = await cli(
