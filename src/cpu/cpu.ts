@@ -317,8 +317,12 @@ export class Cpu {
       return StepResult.Halted;
     }
     const ins = this.program[this.pc]!;
-    this.stats.instructions++;
-    this.cycles += this.costs.instruction;
+    // An instruction that runs again after its sync point's wait (syncDone) was counted and
+    // charged when it first started.
+    if (!this.syncDone) {
+      this.stats.instructions++;
+      this.cycles += this.costs.instruction;
+    }
     if (this.trace !== undefined)
       this.record(TraceKind.Instruction, this.pc, this.opIndex[this.pc]!, 0, 0);
     try {
