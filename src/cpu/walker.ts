@@ -37,6 +37,26 @@ export enum WalkOutcome {
   TableOutsideRam = 2,
 }
 
+/**
+ * Reserved bits (SDM §4.5.4, Tables 4-15..4-20): PS in a PML4E; bit 63 without EFER.NXE; frame
+ * bits below the page size in a huge leaf (bit 12 is PAT there, not reserved).
+ */
+function hasReservedBits(
+  level: PageTableLevel,
+  lo: number,
+  hi: number,
+  leaf: boolean,
+  addrField: number,
+  sizeBytes: number,
+  ctl: WalkControl,
+): boolean {
+  return (
+    (level === 4 && (lo & PS) !== 0) ||
+    (!ctl.nxe && (hi & NX_HI) !== 0) ||
+    (leaf && level > 1 && (addrField & (sizeBytes - 1) & ~0x1fff) !== 0)
+  );
+}
+
 /** Called for each ACCESSED/DIRTY update the walker makes (for the trace). */
 export type AdSetHook = (entryAddress: number, bits: number, level: PageTableLevel) => void;
 
@@ -111,14 +131,8 @@ export class Walker {
         }
         const leaf = level === 1 || ((lo & PS) !== 0 && level !== 4);
         const addrField = entryAddr(lo, hi);
-        // Reserved bits (SDM §4.5.4, Tables 4-15..4-20): PS in a PML4E; bit 63 without EFER.NXE;
-        // frame bits below the page size in a huge leaf (bit 12 is PAT there, not reserved).
         const sizeBytes = level === 3 ? 2 ** 30 : level === 2 ? 2 ** 21 : 4096;
-        if (
-          (level === 4 && (lo & PS) !== 0) ||
-          (!ctl.nxe && (hi & NX_HI) !== 0) ||
-          (leaf && level > 1 && (addrField & (sizeBytes - 1) & ~0x1fff) !== 0)
-        ) {
+        if (hasReservedBits(level, lo, hi, leaf, addrField, sizeBytes, ctl)) {
           this.errorCode = accessBits | PF_PRESENT | PF_RSVD;
           return WalkOutcome.Fault;
         }
@@ -184,14 +198,8 @@ export class Walker {
       const leaf = level === 1 || ((lo & PS) !== 0 && level !== 4);
       const addrField = entryAddr(lo, hi);
       const sizeBytes = level === 3 ? 2 ** 30 : level === 2 ? 2 ** 21 : 4096;
-      // The same reserved-bit rules as `walk` (SDM §4.5.4): such an entry faults, maps nothing.
-      if (
-        (level === 4 && (lo & PS) !== 0) ||
-        (!ctl.nxe && (hi & NX_HI) !== 0) ||
-        (leaf && level > 1 && (addrField & (sizeBytes - 1) & ~0x1fff) !== 0)
-      ) {
-        return -1;
-      }
+      // An entry with a reserved bit faults any access: it maps nothing.
+      if (hasReservedBits(level, lo, hi, leaf, addrField, sizeBytes, ctl)) return -1;
       writable &&= (lo & RW) !== 0;
       userOk &&= (lo & US) !== 0;
       noExecute ||= ctl.nxe && (hi & NX_HI) !== 0;
