@@ -24,11 +24,11 @@ import { type ProgramBuilder, scenario } from '../src/scenarios/builder.ts';
 import type { Scenario } from '../src/scenarios/scenario.ts';
 import { runDeterministic } from '../src/smp/hosts/deterministic.ts';
 import { Machine } from '../src/smp/machine.ts';
-import { type BenchRow, machineLine, median, printRateTable, timeRuns } from './harness.ts';
+import { type BenchRow, machineLine, median, printRateTable } from './harness.ts';
 
 const argv = process.argv.slice(2);
 const runsAt = argv.indexOf('--runs');
-const RUNS = runsAt >= 0 ? Number(argv[runsAt + 1]) : 7;
+const RUNS = runsAt >= 0 ? Number(argv[runsAt + 1]) : 9;
 if (!Number.isInteger(RUNS) || RUNS < 1) {
   console.error(`bench/checker.ts: --runs ${argv[runsAt + 1]} must be a positive integer`);
   process.exit(2);
@@ -36,7 +36,7 @@ if (!Number.isInteger(RUNS) || RUNS < 1) {
 
 const PAGE = 0x40_0000;
 const PAGES = 16;
-const LOADS = 20_000;
+const LOADS = 100_000;
 const RW = 'PRESENT | WRITABLE | USER_ACCESSIBLE';
 
 type Mode = 'steady' | 'churn' | 'remap';
@@ -91,7 +91,7 @@ const VARIANTS: readonly Variant[] = [
 
 console.log(machineLine());
 console.log(
-  `bench/checker.ts: deterministic host, seed 1, ${RUNS} timed runs after 1 warm-up; ns per host step (one instruction or one blocked check)`,
+  `bench/checker.ts: deterministic host, seed 1, ${RUNS} timed rounds of the four variants in turn after 1 warm-up round; ns per host step (one instruction or one blocked check)`,
 );
 
 const summary: string[][] = [];
@@ -99,15 +99,26 @@ for (const mode of ['steady', 'churn', 'remap'] as const) {
   const s = workload(mode);
   let steps = 0;
   let hazards = 0;
-  const rows: BenchRow[] = VARIANTS.map((v) => {
-    const seconds = timeRuns(RUNS, () => {
+  // Runs of the four variants alternate (one warm-up round, then RUNS timed rounds), so that
+  // drift in the machine's load or the heap's state falls on all of them alike; the machine (16
+  // MiB of fresh RAM) is built outside the timed region.
+  const seconds: number[][] = VARIANTS.map(() => []);
+  for (let round = 0; round <= RUNS; round++) {
+    VARIANTS.forEach((v, i) => {
       const m = Machine.fromScenario(s, { trace: v.trace, probe: v.probe, traceCapacity: 1 << 14 });
+      const t0 = process.hrtime.bigint();
       const run = runDeterministic(m, { seed: 1 });
-      steps = run.steps;
       if (v.check) hazards = checkRun(m, run).length;
+      const t = Number(process.hrtime.bigint() - t0) / 1e9;
+      steps = run.steps;
+      if (round > 0) seconds[i]!.push(t);
     });
-    return { name: `${s.name}: ${v.name}`, ops: steps, seconds };
-  });
+  }
+  const rows: BenchRow[] = VARIANTS.map((v, i) => ({
+    name: `${s.name}: ${v.name}`,
+    ops: steps,
+    seconds: seconds[i]!,
+  }));
   printRateTable(`${s.name} workload (${steps} steps; hazards found: ${hazards})`, rows);
   const ns = rows.map((r) => (median(r.seconds) / r.ops) * 1e9);
   const base = ns[1]!;

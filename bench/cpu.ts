@@ -20,7 +20,7 @@ import { indexAt } from '../src/paging/page-table-index.ts';
 import { scenario } from '../src/scenarios/builder.ts';
 import type { Scenario } from '../src/scenarios/scenario.ts';
 import { Machine } from '../src/smp/machine.ts';
-import { type BenchRow, machineLine, printRateTable } from './harness.ts';
+import { type BenchRow, machineLine, printRateTable, timeFreshRuns } from './harness.ts';
 
 const runsArg = process.argv.indexOf('--runs');
 const RUNS = runsArg > 0 ? Number(process.argv[runsArg + 1]) : 7;
@@ -67,22 +67,6 @@ function loadScenario(
       for (let k = 0; k < STEPS; k++) p.load(addrs[k]!, 'r0', { width });
     })
     .build();
-}
-
-/**
- * Like the harness's `timeRuns`, but with a per-run `setup` outside the timed region: one warm-up
- * run, then `runs` timed ones. Returns seconds per timed run.
- */
-function timeFreshRuns<T>(runs: number, setup: () => T, body: (state: T) => void): number[] {
-  body(setup());
-  const out: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const state = setup();
-    const t0 = process.hrtime.bigint();
-    body(state);
-    out.push(Number(process.hrtime.bigint() - t0) / 1e9);
-  }
-  return out;
 }
 
 interface StepCounts {

@@ -92,3 +92,19 @@ export function printRateTable(title: string, rows: readonly BenchRow[]): void {
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const b of body) console.log(line(b));
 }
+
+/**
+ * Like `timeRuns`, but with a per-run `setup` outside the timed region: one warm-up
+ * run, then `runs` timed ones. Returns seconds per timed run.
+ */
+export function timeFreshRuns<T>(runs: number, setup: () => T, body: (state: T) => void): number[] {
+  body(setup());
+  const out: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const state = setup();
+    const t0 = process.hrtime.bigint();
+    body(state);
+    out.push(Number(process.hrtime.bigint() - t0) / 1e9);
+  }
+  return out;
+}
