@@ -16,10 +16,11 @@
  * Two drivers of the very same `Cpu.step()` and `Shootdown` over the same shared buffers:
  *
  * - replica (Tables 1 and 5): this file's own worker threads, started once and so warm, rebuild
- *   each CPU with `rebuildCpu` and run a copy of workers/cpu-worker.ts's step loop (step stamp,
- *   doorbell load, the five published wait words, `spinIterations` polls, then `Atomics.wait`
- *   slices; no spinning when the CPUs outnumber the cores, as the host rules). CPU 0 reads the
- *   clock at each round's start and end, so p99 is across rounds. Busy targets loop over a short
+ *   each CPU with `rebuildCpu` and run the worker host's own step loop (workers/cpu-loop.ts: step
+ *   stamp, doorbell load, `spinIterations` polls when blocked, then `Atomics.wait` slices; no
+ *   spinning when the CPUs outnumber the cores, as the host rules), without its control plane.
+ *   CPU 0 reads the clock at each round's start and end (a hook the loop calls before each step),
+ *   so p99 is across rounds. Busy targets loop over a short
  *   load stream until CPU 0 is done (the scenario ISA has no loops); CPU 0's idle-row pause is a
  *   busy-wait in the driver, outside the timed round.
  * - WorkerHost (Table 2, the cross-check): the real `WorkerHost`, fresh piscina threads per run.
@@ -33,9 +34,10 @@
  *
  * Then where the time goes (Table 4: the protocol's compute on one thread, both CPUs stepped in
  * lockstep, plus a few primitives) and the effect of the WorkerHost's `spinIterations` and
- * `waitSliceMs` options (Table 5). About 90 s (`--quick`: about 60 s).
+ * `waitSliceMs` options (Table 5). About 90 s (`--quick`: about 60 s; `--focus`, only the floors,
+ * the 1-target replica rows and Table 4, for iterating on the IPI path: about 20 s).
  *
- * Run: `npx tsx bench/shootdown-latency.ts [--quick] [--runs N]`.
+ * Run: `npx tsx bench/shootdown-latency.ts [--quick] [--focus] [--runs N]`.
  */
 
 import { availableParallelism } from 'node:os';
@@ -44,28 +46,20 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
 import { type Cpu, StepResult } from '../src/cpu/cpu.ts';
 import { scenario } from '../src/scenarios/builder.ts';
 import type { Scenario } from '../src/scenarios/scenario.ts';
-import {
-  ATTENTION,
-  controlWord,
-  RunState,
-  STATE,
-  STEP_COUNTER,
-  WAIT_BUFFER,
-  WAIT_EXPECTED,
-  WAIT_INDEX,
-  WAIT_PC,
-} from '../src/smp/control.ts';
 import { runOnWorkers, WORKER_HOST_DEFAULTS, WorkerHost } from '../src/smp/hosts/worker.ts';
 import { CPU_ACKS, CPU_PENDING, ipiLayout } from '../src/smp/ipi.ts';
 import { Machine } from '../src/smp/machine.ts';
 import { rebuildCpu, type SharedMachine, shareMachine } from '../src/smp/shared-machine.ts';
 import { TraceKind } from '../src/trace/record.ts';
+import { cpuLoop } from '../workers/cpu-loop.ts';
 import { machineLine, median, percentile } from './harness.ts';
 
 // ---- parameters -------------------------------------------------------------------------------
 
 const argv = process.argv.slice(2);
 const QUICK = argv.includes('--quick');
+/** Only the floors, the 1-target replica rows and Table 4 (for iterating on the IPI path). */
+const FOCUS = argv.includes('--focus');
 const runsArg = argv.indexOf('--runs');
 /** Timed runs per row (after one warm-up run). */
 const RUNS = runsArg >= 0 ? Number(argv[runsArg + 1]) : QUICK ? 3 : 5;
@@ -161,104 +155,54 @@ interface CpuResult {
   readonly slept: number;
 }
 
-/** The replica of workers/cpu-worker.ts's loop, minus the control plane (never rung here). */
+/**
+ * workers/cpu-worker.ts's step loop (the same `CpuLoop`), minus the control plane (never rung
+ * here); the round clock and the busy target's loop run before each step.
+ */
 function runReplicaCpu(job: CpuJob): CpuResult {
   const { cpu, control, waitBuffers } = rebuildCpu(job.shared, job.id);
-  const word = (w: number) => controlWord(job.id, w);
   const sync = new Int32Array(job.sync);
   const starts = new Float64Array(job.rounds);
   const ends = new Float64Array(job.rounds);
-  const stamps: number[] = [];
-  const seenAttention = Atomics.load(control, word(ATTENTION));
-  let blockedMs = 0;
-  let episodes = 0;
-  let slept = 0;
-
-  const waitUntilChanged = (c: Cpu): void => {
-    const words = c.blockedWords!;
-    const index = c.blockedIndex;
-    const expected = c.blockedExpected;
-    Atomics.store(
-      control,
-      word(WAIT_BUFFER),
-      waitBuffers.indexOf(words.buffer as SharedArrayBuffer),
-    );
-    Atomics.store(control, word(WAIT_INDEX), index + words.byteOffset / 4);
-    Atomics.store(control, word(WAIT_EXPECTED), expected);
-    Atomics.store(control, word(WAIT_PC), c.pc);
-    Atomics.store(control, word(STATE), RunState.Blocked);
-    const t0 = performance.now();
-    episodes++;
-    try {
-      for (let i = 0; i < job.spinIterations; i++) {
-        if (Atomics.load(words, index) !== expected) return;
-        if (i % 256 === 0 && Atomics.load(control, word(ATTENTION)) !== seenAttention) {
-          throw new Error('replica: unexpected doorbell');
+  const timing = job.id === 0;
+  const end = job.rounds * job.roundLength;
+  let lastPc = -1;
+  const beforeStep = (c: Cpu): void => {
+    const pc = c.pc;
+    if (pc === lastPc) return;
+    lastPc = pc;
+    if (timing && pc % job.roundLength === 0 && pc <= end) {
+      const r = pc / job.roundLength;
+      let t = performance.now();
+      if (r > 0) ends[r - 1] = t;
+      if (r === job.rounds) Atomics.store(sync, 2, 1);
+      else {
+        if (r > 0 && job.pauseMs > 0) {
+          while (t - ends[r - 1]! < job.pauseMs) t = performance.now();
         }
+        starts[r] = t;
       }
-      let waited = false;
-      for (;;) {
-        if (Atomics.load(words, index) !== expected) {
-          if (waited) slept++;
-          return;
-        }
-        if (Atomics.load(control, word(ATTENTION)) !== seenAttention) {
-          throw new Error('replica: unexpected doorbell');
-        }
-        const left = job.timeoutMs - (performance.now() - t0);
-        if (left <= 0) throw new Error(`replica: cpu ${job.id} deadlocked at pc ${c.pc}`);
-        waited = true;
-        Atomics.wait(words, index, expected, Math.min(left, job.waitSliceMs));
-      }
-    } finally {
-      blockedMs += performance.now() - t0;
-      Atomics.store(control, word(STATE), RunState.Running);
+    } else if (job.loopAt > 0 && pc === job.loopAt && Atomics.load(sync, 2) === 0) {
+      c.pc = 0;
     }
   };
+  const loop = cpuLoop(cpu, control, waitBuffers, job, beforeStep);
 
   // The start line: every CPU is rebuilt before any steps.
   Atomics.add(sync, 0, 1);
   while (Atomics.load(sync, 1) === 0) Atomics.wait(sync, 1, 0, 1000);
-  const timing = job.id === 0;
-  const end = job.rounds * job.roundLength;
-  let lastPc = -1;
-  for (;;) {
-    const pc = cpu.pc;
-    if (pc !== lastPc) {
-      lastPc = pc;
-      if (timing && pc % job.roundLength === 0 && pc <= end) {
-        const r = pc / job.roundLength;
-        let t = performance.now();
-        if (r > 0) ends[r - 1] = t;
-        if (r === job.rounds) Atomics.store(sync, 2, 1);
-        else {
-          if (r > 0 && job.pauseMs > 0) {
-            while (t - ends[r - 1]! < job.pauseMs) t = performance.now();
-          }
-          starts[r] = t;
-        }
-      } else if (job.loopAt > 0 && pc === job.loopAt && Atomics.load(sync, 2) === 0) {
-        cpu.pc = 0;
-      }
-    }
-    if (Atomics.load(control, word(ATTENTION)) !== seenAttention) {
-      throw new Error('replica: unexpected doorbell');
-    }
-    cpu.now = Atomics.add(control, STEP_COUNTER, 1);
-    stamps.push(cpu.now);
-    const r = cpu.step();
-    if (r === StepResult.Halted) break;
-    if (r === StepResult.Blocked) waitUntilChanged(cpu);
-  }
+  const exit = loop.run();
+  if (exit === 'attention') throw new Error('replica: unexpected doorbell');
+  if (exit === 'deadlock') throw new Error(`replica: ${loop.deadlock}`);
   return {
     id: job.id,
     starts,
     ends,
     status: cpu.status,
     failure: cpu.failure,
-    blockedMs,
-    episodes,
-    slept,
+    blockedMs: loop.blockedMs,
+    episodes: loop.episodes,
+    slept: loop.slept,
   };
 }
 
@@ -900,7 +844,8 @@ async function main(): Promise<void> {
     // 2-3. The simulator (replica driver): busy and idle targets, 1-8 of them. Busy targets on
     // more CPUs than cores cost a scheduler time slice per flush, so those rows are short.
     const rows: LatencyRow[] = [];
-    for (const t of [1, 2, 4, 8]) {
+    const targetCounts = FOCUS ? [1] : [1, 2, 4, 8];
+    for (const t of targetCounts) {
       const fits = t + 1 <= CORES;
       const timed = fits ? (QUICK ? 2000 : 5000) : t <= 2 ? 300 : t <= 4 ? 100 : 50;
       rows.push(
@@ -915,7 +860,7 @@ async function main(): Promise<void> {
       );
       progress(rows.at(-1)!.name);
     }
-    for (const t of [1, 2, 4, 8]) {
+    for (const t of targetCounts) {
       rows.push(
         await replicaRow(
           pool,
@@ -927,9 +872,7 @@ async function main(): Promise<void> {
     }
     const row = (name: string) => rows.find((r) => r.name.startsWith(name))!;
     const busy1 = row('busy, 1 target');
-    const busy8 = row('busy, 8 targets');
     const idle1 = row('idle, 1 target');
-    const idle8 = row('idle, 8 targets');
 
     printTable(
       'Table 1. Raw floors (µs per round trip) and the 1-page sync-ipi initiator latency (µs per flush = sync-ipi round - median none round); wall clock; replica driver, p99 across rounds pooled over runs',
@@ -957,48 +900,51 @@ async function main(): Promise<void> {
 
     // The same through the real WorkerHost.
     const hostRows: HostRow[] = [];
-    hostRows.push(
-      await hostRow(
-        'busy, 1 target (2 CPUs)',
-        { ...busy(1, 0, HOST_BUSY_ROUNDS, HOST_BUSY_LOADS), counter: true },
-        // Under none the target receives nothing and has a core of its own: one load will do.
-        { ...busy(1, 0, HOST_NONE_ROUNDS, 1), counter: true },
-      ),
-    );
-    progress('WorkerHost busy');
-    const idleHost = (t: number) => ({ ...idle(t, 0, HOST_IDLE_ROUNDS, GAP_LOADS), counter: true });
-    hostRows.push(await hostRow('idle, 1 target (2 CPUs)', idleHost(1), idleHost(1)));
-    progress('WorkerHost idle 1');
-    printTable(
-      `Table 2. Cross-check through the real WorkerHost (wall clock, µs per flush = CPU 0's mean round under sync-ipi - the median under none; rounds timed by a counter CPU 0 stores to RAM, sampled by the main thread every 1 ms, over rounds ${WINDOW[0] * 100}-${WINDOW[1] * 100}% of the program; ${HOST_RUNS} runs per protocol, fresh threads each)`,
-      [
-        'row',
-        'rounds sync/none',
-        'median µs',
-        'min-max µs',
-        'none round µs',
-        `first ${COLD * 100}% µs/round`,
-        'replica median/mean µs',
-        'note',
-      ],
-      hostRows.map((h) => [
-        h.name,
-        `${totalRounds(h.shape)}/${totalRounds(h.noneShape)}`,
-        us(median(h.perFlush)),
-        range(h.perFlush),
-        us(h.noneRound),
-        us(median(h.coldRound)),
-        `${us(median(row(h.name).latency))}/${us(mean(row(h.name).latency))}`,
-        `${h.shape.load === 'idle' ? `${GAP_LOADS} gap loads per round; ` : `target: ${h.shape.busyLoads} loads; `}thread startup ${range(h.startupMs).replace(/\.\d+/g, '')} ms, untimed`,
-      ]),
-    );
+    if (!FOCUS) {
+      hostRows.push(
+        await hostRow(
+          'busy, 1 target (2 CPUs)',
+          { ...busy(1, 0, HOST_BUSY_ROUNDS, HOST_BUSY_LOADS), counter: true },
+          // Under none the target receives nothing and has a core of its own: one load will do.
+          { ...busy(1, 0, HOST_NONE_ROUNDS, 1), counter: true },
+        ),
+      );
+      progress('WorkerHost busy');
+      const idleHost = (t: number) => ({
+        ...idle(t, 0, HOST_IDLE_ROUNDS, GAP_LOADS),
+        counter: true,
+      });
+      hostRows.push(await hostRow('idle, 1 target (2 CPUs)', idleHost(1), idleHost(1)));
+      progress('WorkerHost idle 1');
+      printTable(
+        `Table 2. Cross-check through the real WorkerHost (wall clock, µs per flush = CPU 0's mean round under sync-ipi - the median under none; rounds timed by a counter CPU 0 stores to RAM, sampled by the main thread every 1 ms, over rounds ${WINDOW[0] * 100}-${WINDOW[1] * 100}% of the program; ${HOST_RUNS} runs per protocol, fresh threads each)`,
+        [
+          'row',
+          'rounds sync/none',
+          'median µs',
+          'min-max µs',
+          'none round µs',
+          `first ${COLD * 100}% µs/round`,
+          'replica median/mean µs',
+          'note',
+        ],
+        hostRows.map((h) => [
+          h.name,
+          `${totalRounds(h.shape)}/${totalRounds(h.noneShape)}`,
+          us(median(h.perFlush)),
+          range(h.perFlush),
+          us(h.noneRound),
+          us(median(h.coldRound)),
+          `${us(median(row(h.name).latency))}/${us(mean(row(h.name).latency))}`,
+          `${h.shape.load === 'idle' ? `${GAP_LOADS} gap loads per round; ` : `target: ${h.shape.busyLoads} loads; `}thread startup ${range(h.startupMs).replace(/\.\d+/g, '')} ms, untimed`,
+        ]),
+      );
+    }
 
     // 4. Goals.
     const spinRtt = median(spin.samples);
     const waitRtt = median(wait.samples);
     const wakeRtt = median(wake.samples);
-    const hostBusy1 = median(hostRows[0]!.perFlush);
-    const hostIdle1 = median(hostRows[1]!.perFlush);
     const verdict = (ok: boolean) => (ok ? 'met' : 'NOT met');
     const vsFloor = (what: string, x: number, f: number, limit: number, note: string) => [
       what,
@@ -1033,13 +979,17 @@ async function main(): Promise<void> {
           GOAL_BUSY_VS_SPIN,
           `mean ${us(mean(busy1.latency))} µs; see Table 4`,
         ),
-        vsFloor(
-          'busy 1 target / spin round trip (WorkerHost)',
-          hostBusy1,
-          spinRtt,
-          GOAL_BUSY_VS_SPIN,
-          'a mean, not a median',
-        ),
+        ...(FOCUS
+          ? []
+          : [
+              vsFloor(
+                'busy 1 target / spin round trip (WorkerHost)',
+                median(hostRows[0]!.perFlush),
+                spinRtt,
+                GOAL_BUSY_VS_SPIN,
+                'a mean, not a median',
+              ),
+            ]),
         vsFloor(
           'idle 1 target / wait-notify round trip (replica)',
           median(idle1.latency),
@@ -1047,15 +997,19 @@ async function main(): Promise<void> {
           GOAL_IDLE_VS_WAIT,
           `${waitNote}${(median(idle1.latency) / wakeRtt).toFixed(2)}x`,
         ),
-        vsFloor(
-          'idle 1 target / wait-notify round trip (WorkerHost)',
-          hostIdle1,
-          waitRtt,
-          GOAL_IDLE_VS_WAIT,
-          `a mean; ${waitNote}${(hostIdle1 / wakeRtt).toFixed(2)}x`,
-        ),
-        tail(idle8),
-        tail(busy8),
+        ...(FOCUS
+          ? []
+          : [
+              vsFloor(
+                'idle 1 target / wait-notify round trip (WorkerHost)',
+                median(hostRows[1]!.perFlush),
+                waitRtt,
+                GOAL_IDLE_VS_WAIT,
+                `a mean; ${waitNote}${(median(hostRows[1]!.perFlush) / wakeRtt).toFixed(2)}x`,
+              ),
+              tail(row('idle, 8 targets')),
+              tail(row('busy, 8 targets')),
+            ]),
       ],
     );
 
@@ -1114,49 +1068,51 @@ async function main(): Promise<void> {
     progress('lockstep');
 
     // The WorkerHost's options (replica driver).
-    const sweep: LatencyRow[] = [];
-    const busyShape = busy(1, 200, QUICK ? 1000 : 2000);
-    const idleShape = (t: number) => idle(t, 100, QUICK ? 400 : 1000);
-    const sweepRuns = Math.min(RUNS, 3);
-    for (const spinIterations of [0, 200, 20_000]) {
-      sweep.push(
-        await replicaRow(
-          pool,
-          `busy, 1 target, spinIterations ${spinIterations}`,
-          busyShape,
-          { ...DEFAULT_OPTIONS, spinIterations },
-          sweepRuns,
-        ),
+    if (!FOCUS) {
+      const sweep: LatencyRow[] = [];
+      const busyShape = busy(1, 200, QUICK ? 1000 : 2000);
+      const idleShape = (t: number) => idle(t, 100, QUICK ? 400 : 1000);
+      const sweepRuns = Math.min(RUNS, 3);
+      for (const spinIterations of [0, 200, 20_000]) {
+        sweep.push(
+          await replicaRow(
+            pool,
+            `busy, 1 target, spinIterations ${spinIterations}`,
+            busyShape,
+            { ...DEFAULT_OPTIONS, spinIterations },
+            sweepRuns,
+          ),
+        );
+      }
+      for (const spinIterations of [0, 200, 5000, 20_000]) {
+        sweep.push(
+          await replicaRow(
+            pool,
+            `idle, 1 target, spinIterations ${spinIterations}`,
+            idleShape(1),
+            { ...DEFAULT_OPTIONS, spinIterations },
+            sweepRuns,
+          ),
+        );
+      }
+      for (const waitSliceMs of [1, 1000]) {
+        sweep.push(
+          await replicaRow(
+            pool,
+            `idle, 8 targets, waitSliceMs ${waitSliceMs}`,
+            idleShape(8),
+            { ...DEFAULT_OPTIONS, waitSliceMs },
+            sweepRuns,
+          ),
+        );
+      }
+      progress('sweep');
+      printTable(
+        `Table 5. WorkerHost options (replica driver, ${sweepRuns} runs each; defaults spinIterations ${DEFAULT_OPTIONS.spinIterations} and waitSliceMs ${DEFAULT_OPTIONS.waitSliceMs} are Table 1); wall clock`,
+        LATENCY_HEAD,
+        sweep.map(latencyCells),
       );
     }
-    for (const spinIterations of [0, 200, 5000, 20_000]) {
-      sweep.push(
-        await replicaRow(
-          pool,
-          `idle, 1 target, spinIterations ${spinIterations}`,
-          idleShape(1),
-          { ...DEFAULT_OPTIONS, spinIterations },
-          sweepRuns,
-        ),
-      );
-    }
-    for (const waitSliceMs of [1, 1000]) {
-      sweep.push(
-        await replicaRow(
-          pool,
-          `idle, 8 targets, waitSliceMs ${waitSliceMs}`,
-          idleShape(8),
-          { ...DEFAULT_OPTIONS, waitSliceMs },
-          sweepRuns,
-        ),
-      );
-    }
-    progress('sweep');
-    printTable(
-      `Table 5. WorkerHost options (replica driver, ${sweepRuns} runs each; defaults spinIterations ${DEFAULT_OPTIONS.spinIterations} and waitSliceMs ${DEFAULT_OPTIONS.waitSliceMs} are Table 1); wall clock`,
-      LATENCY_HEAD,
-      sweep.map(latencyCells),
-    );
   } finally {
     await pool.close();
   }

@@ -1,0 +1,190 @@
+/**
+ * The worker host's step loop over one CPU: step stamps, the doorbell check, `Cpu.step()`, and the
+ * blocked CPU's adaptive wait. workers/cpu-worker.ts runs it under its control plane, and
+ * bench/shootdown-latency.ts's replica driver runs the very same loop on its own threads, so the
+ * benchmark measures the loop the host runs rather than a copy of it.
+ *
+ * Blocked: spin on `Atomics.load` (only when the host is not oversubscribed; the host passes 0
+ * otherwise), then synchronous `Atomics.wait` in slices of `waitSliceMs`, so a stop is seen even
+ * if its wake-up is lost, until the word changes or `timeoutMs` of waiting has passed: that is a
+ * deadlock, reported, never a hang. `Atomics.waitAsync` is avoided on purpose (nodejs/node#44729:
+ * a worker whose only pending work is a waitAsync exits).
+ */
+
+import { performance } from 'node:perf_hooks';
+import { type Cpu, StepResult } from '../src/cpu/cpu.ts';
+import {
+  ATTENTION,
+  controlWord,
+  RunState,
+  STATE,
+  STEP_COUNTER,
+  WAIT_BUFFER,
+  WAIT_EXPECTED,
+  WAIT_INDEX,
+  WAIT_PC,
+} from '../src/smp/control.ts';
+
+/** Why `CpuLoop.run` returned: the CPU halted, a wait timed out, or the doorbell rang. */
+export type LoopExit = 'halted' | 'deadlock' | 'attention';
+
+/** How many spin iterations pass between two looks at the doorbell. */
+const SPIN_ATTENTION_EVERY = 256;
+
+/** The loop's settings (the host's `CpuTask` carries them). */
+export interface CpuLoopOptions {
+  /** `Atomics.load` polls before waiting; 0 when CPUs outnumber cores. */
+  readonly spinIterations: number;
+  /** A wait longer than this (excluding time parked) is a deadlock. */
+  readonly timeoutMs: number;
+  /** The longest single `Atomics.wait`. */
+  readonly waitSliceMs: number;
+}
+
+/** One CPU's step loop on the calling thread (`cpuLoop`). */
+export interface CpuLoop {
+  /**
+   * Steps until the CPU halts, a wait times out, or the CPU's doorbell (control.ts `ATTENTION`)
+   * differs from `seenAttention`; calling it again resumes where it left off, a wait included.
+   */
+  run(): LoopExit;
+  /** The doorbell value the caller has answered. */
+  seenAttention: number;
+  /** The global step stamps this CPU took, in order (one per `step()` call). */
+  readonly stamps: number[];
+  /** Milliseconds spinning or in `Atomics.wait`. */
+  blockedMs: number;
+  /** Blocked episodes (a step returned Blocked), and how many of them called `Atomics.wait`. */
+  episodes: number;
+  slept: number;
+  /** Set with a `'deadlock'` exit: what the CPU waited for. */
+  deadlock: string | undefined;
+}
+
+/**
+ * The loop over `cpu`. `beforeStep` runs before each step (the benchmark's round clock; the host
+ * passes none).
+ *
+ * A closure rather than a class: the class version of this very loop made a busy-target shootdown
+ * 0.3-0.5 µs slower (of about 1 µs) in bench/shootdown-latency.ts's replica driver, in runs
+ * alternating with this one on the same threads.
+ */
+export function cpuLoop(
+  cpu: Cpu,
+  control: Int32Array,
+  waitBuffers: readonly SharedArrayBuffer[],
+  options: CpuLoopOptions,
+  beforeStep?: (cpu: Cpu) => void,
+): CpuLoop {
+  const attention = controlWord(cpu.id, ATTENTION);
+  const word = (w: number) => controlWord(cpu.id, w);
+  const { spinIterations, timeoutMs, waitSliceMs } = options;
+  /** True while the CPU is blocked (its last step returned Blocked and the word has not changed). */
+  let waiting = false;
+  /** Milliseconds spent waiting in the current blocked episode. */
+  let waitedMs = 0;
+  /** The current blocked episode has called `Atomics.wait` (counted in `slept`). */
+  let episodeSlept = false;
+
+  const loop: CpuLoop = {
+    run,
+    seenAttention: Atomics.load(control, attention),
+    stamps: [],
+    blockedMs: 0,
+    episodes: 0,
+    slept: 0,
+    deadlock: undefined,
+  };
+  return loop;
+
+  function run(): LoopExit {
+    const stamps = loop.stamps;
+    for (;;) {
+      if (waiting) {
+        // Resume the wait the doorbell interrupted: a blocked CPU is not stepped again until its
+        // word changes (the deterministic host's rule), so no step stamp is taken for it.
+        const w = waitUntilChanged();
+        if (w !== undefined) return w;
+      }
+      if (Atomics.load(control, attention) !== loop.seenAttention) return 'attention';
+      if (beforeStep !== undefined) beforeStep(cpu);
+      // The global step stamp every trace record of this step carries (worker.ts: merge order).
+      cpu.now = Atomics.add(control, STEP_COUNTER, 1);
+      stamps.push(cpu.now);
+      const r = cpu.step();
+      if (r === StepResult.Halted) return 'halted';
+      if (r === StepResult.Blocked) {
+        waiting = true;
+        waitedMs = 0;
+        loop.episodes++;
+        episodeSlept = false;
+        const w = waitUntilChanged();
+        if (w !== undefined) return w;
+      }
+    }
+  }
+
+  /**
+   * Waits for `cpu.blockedWords[blockedIndex]` to leave `blockedExpected`: undefined once it has
+   * (`waiting` is cleared), else why it stopped waiting. `waitedMs` adds up over the episode's
+   * interruptions, so inspecting a blocked CPU does not hide its deadlock; time parked does not count.
+   */
+  function waitUntilChanged(): LoopExit | undefined {
+    const words = cpu.blockedWords!;
+    const index = cpu.blockedIndex;
+    const expected = cpu.blockedExpected;
+    // The host wakes us through its own whole-buffer view: publish the index from the buffer's
+    // start (the shootdown wake words are a view at an offset).
+    Atomics.store(
+      control,
+      word(WAIT_BUFFER),
+      waitBuffers.indexOf(words.buffer as SharedArrayBuffer),
+    );
+    Atomics.store(control, word(WAIT_INDEX), index + words.byteOffset / 4);
+    Atomics.store(control, word(WAIT_EXPECTED), expected);
+    Atomics.store(control, word(WAIT_PC), cpu.pc);
+    Atomics.store(control, word(STATE), RunState.Blocked);
+    const t0 = performance.now();
+    const waited = waitedMs;
+    try {
+      for (let i = 0; i < spinIterations; i++) {
+        if (Atomics.load(words, index) !== expected) {
+          waiting = false;
+          return undefined;
+        }
+        if (
+          i % SPIN_ATTENTION_EVERY === 0 &&
+          Atomics.load(control, attention) !== loop.seenAttention
+        ) {
+          return 'attention';
+        }
+      }
+      // The doorbell is read after the wait words were published: a host that rang it before
+      // reading them is seen here; one that rang it after notifies the word we wait on (and a
+      // wake-up lost in between costs at most one slice).
+      for (;;) {
+        if (Atomics.load(words, index) !== expected) {
+          waiting = false;
+          return undefined;
+        }
+        if (Atomics.load(control, attention) !== loop.seenAttention) return 'attention';
+        const left = timeoutMs - waited - (performance.now() - t0);
+        if (left <= 0) {
+          loop.deadlock = cpu.describeWait();
+          Atomics.store(control, word(STATE), RunState.Deadlocked);
+          return 'deadlock';
+        }
+        if (!episodeSlept) {
+          episodeSlept = true;
+          loop.slept++;
+        }
+        Atomics.wait(words, index, expected, Math.min(left, waitSliceMs));
+      }
+    } finally {
+      const spent = performance.now() - t0;
+      waitedMs = waited + spent;
+      loop.blockedMs += spent;
+      if (loop.deadlock === undefined) Atomics.store(control, word(STATE), RunState.Running);
+    }
+  }
+}
