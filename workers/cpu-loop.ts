@@ -5,9 +5,10 @@
  * benchmark measures the loop the host runs rather than a copy of it.
  *
  * Blocked: spin on `Atomics.load` (only when the host is not oversubscribed; the host passes 0
- * otherwise), then synchronous `Atomics.wait` in slices of `waitSliceMs`, so a stop is seen even
- * if its wake-up is lost, until the word changes or `timeoutMs` of waiting has passed: that is a
- * deadlock, reported, never a hang. `Atomics.waitAsync` is avoided on purpose (nodejs/node#44729:
+ * otherwise), publishing nothing and reading no clock, then publish the wait (control.ts `WAIT_*`,
+ * `STATE`) and `Atomics.wait` in slices of `waitSliceMs`, so a stop is seen even if its wake-up is
+ * lost, until the word changes or `timeoutMs` of waiting has passed: that is a deadlock, reported,
+ * never a hang. `Atomics.waitAsync` is avoided on purpose (nodejs/node#44729:
  * a worker whose only pending work is a waitAsync exits).
  */
 
@@ -35,7 +36,7 @@ const SPIN_ATTENTION_EVERY = 256;
 export interface CpuLoopOptions {
   /** `Atomics.load` polls before waiting; 0 when CPUs outnumber cores. */
   readonly spinIterations: number;
-  /** A wait longer than this (excluding time parked) is a deadlock. */
+  /** A wait longer than this (excluding time parked and the spin phase) is a deadlock. */
   readonly timeoutMs: number;
   /** The longest single `Atomics.wait`. */
   readonly waitSliceMs: number;
@@ -52,7 +53,11 @@ export interface CpuLoop {
   seenAttention: number;
   /** The global step stamps this CPU took, in order (one per `step()` call). */
   readonly stamps: number[];
-  /** Milliseconds spinning or in `Atomics.wait`. */
+  /**
+   * Milliseconds waiting past the spin phase (in `Atomics.wait` and between its slices). The spin
+   * phase, at most `spinIterations` polls per episode, is not timed: its two clock reads would
+   * sit on the path of every IPI a busy CPU answers within a microsecond.
+   */
   blockedMs: number;
   /** Blocked episodes (a step returned Blocked), and how many of them called `Atomics.wait`. */
   episodes: number;
@@ -85,6 +90,8 @@ export function cpuLoop(
   let waitedMs = 0;
   /** The current blocked episode has called `Atomics.wait` (counted in `slept`). */
   let episodeSlept = false;
+  /** The current blocked episode's spin phase is over (ran out, or the doorbell cut it short). */
+  let spun = false;
 
   const loop: CpuLoop = {
     run,
@@ -118,6 +125,7 @@ export function cpuLoop(
         waitedMs = 0;
         loop.episodes++;
         episodeSlept = false;
+        spun = false;
         const w = waitUntilChanged();
         if (w !== undefined) return w;
       }
@@ -126,27 +134,17 @@ export function cpuLoop(
 
   /**
    * Waits for `cpu.blockedWords[blockedIndex]` to leave `blockedExpected`: undefined once it has
-   * (`waiting` is cleared), else why it stopped waiting. `waitedMs` adds up over the episode's
-   * interruptions, so inspecting a blocked CPU does not hide its deadlock; time parked does not count.
+   * (`waiting` is cleared), else why it stopped waiting. First the spin phase, once per episode
+   * (an episode the doorbell interrupted resumes in the wait phase), then `sleepUntilChanged`.
    */
   function waitUntilChanged(): LoopExit | undefined {
     const words = cpu.blockedWords!;
     const index = cpu.blockedIndex;
     const expected = cpu.blockedExpected;
-    // The host wakes us through its own whole-buffer view: publish the index from the buffer's
-    // start (the shootdown wake words are a view at an offset).
-    Atomics.store(
-      control,
-      word(WAIT_BUFFER),
-      waitBuffers.indexOf(words.buffer as SharedArrayBuffer),
-    );
-    Atomics.store(control, word(WAIT_INDEX), index + words.byteOffset / 4);
-    Atomics.store(control, word(WAIT_EXPECTED), expected);
-    Atomics.store(control, word(WAIT_PC), cpu.pc);
-    Atomics.store(control, word(STATE), RunState.Blocked);
-    const t0 = performance.now();
-    const waited = waitedMs;
-    try {
+    if (!spun) {
+      spun = true;
+      // Nothing is published while spinning (STATE stays Running), so the host's doorbell does
+      // not notify this CPU: the spin reads the doorbell itself every SPIN_ATTENTION_EVERY polls.
       for (let i = 0; i < spinIterations; i++) {
         if (Atomics.load(words, index) !== expected) {
           waiting = false;
@@ -159,9 +157,39 @@ export function cpuLoop(
           return 'attention';
         }
       }
-      // The doorbell is read after the wait words were published: a host that rang it before
-      // reading them is seen here; one that rang it after notifies the word we wait on (and a
-      // wake-up lost in between costs at most one slice).
+    }
+    return sleepUntilChanged(words, index, expected);
+  }
+
+  /**
+   * The wait phase: publish what the CPU waits on, then `Atomics.wait` in slices until the word
+   * changes, the doorbell rings, or the episode's waiting reaches `timeoutMs`. `waitedMs` adds up
+   * over the episode's interruptions, so inspecting a blocked CPU does not hide its deadlock; time
+   * parked does not count.
+   */
+  function sleepUntilChanged(
+    words: Int32Array,
+    index: number,
+    expected: number,
+  ): LoopExit | undefined {
+    // The host wakes us through its own whole-buffer view: publish the index from the buffer's
+    // start (the shootdown wake words are a view at an offset).
+    Atomics.store(
+      control,
+      word(WAIT_BUFFER),
+      waitBuffers.indexOf(words.buffer as SharedArrayBuffer),
+    );
+    Atomics.store(control, word(WAIT_INDEX), index + words.byteOffset / 4);
+    Atomics.store(control, word(WAIT_EXPECTED), expected);
+    Atomics.store(control, word(WAIT_PC), cpu.pc);
+    // Last: the host reads the WAIT_* words only once it sees Blocked (worker.ts `ring`).
+    Atomics.store(control, word(STATE), RunState.Blocked);
+    const t0 = performance.now();
+    const waited = waitedMs;
+    try {
+      // The doorbell is read after STATE was published: a host that rang it before reading
+      // STATE is seen here; one that rang it after notifies the word we wait on (and a wake-up
+      // lost in between costs at most one slice).
       for (;;) {
         if (Atomics.load(words, index) !== expected) {
           waiting = false;

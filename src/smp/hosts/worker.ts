@@ -94,7 +94,10 @@ export interface WorkerCpuRun {
   readonly state: CpuSnapshot;
   /** Wall-clock milliseconds from `start()` to the end of its loop. */
   readonly wallMs: number;
-  /** Of which spinning or in `Atomics.wait`. */
+  /**
+   * Of which waiting in `Atomics.wait` past the spin phase (the spin phase, at most
+   * `spinIterations` polls per wait, is not timed: its clock reads would sit on every IPI's path).
+   */
   readonly blockedMs: number;
   /** `step()` calls it made. */
   readonly steps: number;
@@ -533,7 +536,8 @@ export class WorkerHost {
     const c = this.control;
     Atomics.add(c, controlWord(cpu, ATTENTION), 1);
     // Read after the doorbell: a CPU that published its wait before we rang is woken here; one
-    // that publishes it later sees the doorbell before it waits.
+    // that publishes it later sees the doorbell before it waits, and one still spinning (STATE
+    // Running) polls the doorbell itself.
     if (Atomics.load(c, controlWord(cpu, STATE)) !== RunState.Blocked) return;
     const buffer = this.waitViews[Atomics.load(c, controlWord(cpu, WAIT_BUFFER))];
     if (buffer !== undefined) Atomics.notify(buffer, Atomics.load(c, controlWord(cpu, WAIT_INDEX)));
