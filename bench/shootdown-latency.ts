@@ -160,7 +160,7 @@ interface CpuResult {
  * here); the round clock and the busy target's loop run before each step.
  */
 function runReplicaCpu(job: CpuJob): CpuResult {
-  const { cpu, control, waitBuffers } = rebuildCpu(job.shared, job.id);
+  const { cpu, control, waitBuffers, shootdown } = rebuildCpu(job.shared, job.id);
   const sync = new Int32Array(job.sync);
   const starts = new Float64Array(job.rounds);
   const ends = new Float64Array(job.rounds);
@@ -186,7 +186,7 @@ function runReplicaCpu(job: CpuJob): CpuResult {
       c.pc = 0;
     }
   };
-  const loop = cpuLoop(cpu, control, waitBuffers, job, beforeStep);
+  const loop = cpuLoop(cpu, control, waitBuffers, shootdown, job, beforeStep);
 
   // The start line: every CPU is rebuilt before any steps.
   Atomics.add(sync, 0, 1);

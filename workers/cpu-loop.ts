@@ -25,6 +25,7 @@ import {
   WAIT_INDEX,
   WAIT_PC,
 } from '../src/smp/control.ts';
+import type { Shootdown } from '../src/smp/shootdown.ts';
 
 /** Why `CpuLoop.run` returned: the CPU halted, a wait timed out, or the doorbell rang. */
 export type LoopExit = 'halted' | 'deadlock' | 'attention';
@@ -62,6 +63,11 @@ export interface CpuLoop {
   /** Blocked episodes (a step returned Blocked), and how many of them called `Atomics.wait`. */
   episodes: number;
   slept: number;
+  /**
+   * `Atomics.wait` slices that ran out although the word had changed: wake-ups whose notify never
+   * came (each costs up to `waitSliceMs`). 0 unless a waker skipped a notify it owed.
+   */
+  missedWakeups: number;
   /** Set with a `'deadlock'` exit: what the CPU waited for. */
   deadlock: string | undefined;
 }
@@ -78,10 +84,13 @@ export function cpuLoop(
   cpu: Cpu,
   control: Int32Array,
   waitBuffers: readonly SharedArrayBuffer[],
+  shootdown: Shootdown,
   options: CpuLoopOptions,
   beforeStep?: (cpu: Cpu) => void,
 ): CpuLoop {
   const attention = controlWord(cpu.id, ATTENTION);
+  const wake = shootdown.wake;
+  const sleepIndex = shootdown.sleepIndex(cpu.id);
   const word = (w: number) => controlWord(cpu.id, w);
   const { spinIterations, timeoutMs, waitSliceMs } = options;
   /** True while the CPU is blocked (its last step returned Blocked and the word has not changed). */
@@ -100,6 +109,7 @@ export function cpuLoop(
     blockedMs: 0,
     episodes: 0,
     slept: 0,
+    missedWakeups: 0,
     deadlock: undefined,
   };
   return loop;
@@ -184,6 +194,11 @@ export function cpuLoop(
     Atomics.store(control, word(WAIT_PC), cpu.pc);
     // Last: the host reads the WAIT_* words only once it sees Blocked (worker.ts `ring`).
     Atomics.store(control, word(STATE), RunState.Blocked);
+    // Sleeping on the CPU's wake word: announce it, so that wakers notify (Shootdown.wakeUp;
+    // this store precedes the word's re-check below and the comparison inside Atomics.wait).
+    // Barrier words are always notified.
+    const announced = words === wake && index === shootdown.wakeIndex(cpu.id);
+    if (announced) Atomics.store(wake, sleepIndex, 1);
     const t0 = performance.now();
     const waited = waitedMs;
     try {
@@ -206,9 +221,11 @@ export function cpuLoop(
           episodeSlept = true;
           loop.slept++;
         }
-        Atomics.wait(words, index, expected, Math.min(left, waitSliceMs));
+        const woke = Atomics.wait(words, index, expected, Math.min(left, waitSliceMs));
+        if (woke === 'timed-out' && Atomics.load(words, index) !== expected) loop.missedWakeups++;
       }
     } finally {
+      if (announced) Atomics.store(wake, sleepIndex, 0);
       const spent = performance.now() - t0;
       waitedMs = waited + spent;
       loop.blockedMs += spent;

@@ -45,9 +45,9 @@ export default async function cpuTask(task: CpuTask): Promise<CpuOutcome> {
 }
 
 async function runCpu(task: CpuTask): Promise<CpuOutcome> {
-  const { cpu, control, waitBuffers } = rebuildCpu(task.shared, task.cpu);
+  const { cpu, control, waitBuffers, shootdown } = rebuildCpu(task.shared, task.cpu);
   const word = (w: number) => controlWord(task.cpu, w);
-  const loop = cpuLoop(cpu, control, waitBuffers, task);
+  const loop = cpuLoop(cpu, control, waitBuffers, shootdown, task);
   let served = 0;
   let started = false;
   let startedAt = 0;
@@ -112,6 +112,7 @@ async function runCpu(task: CpuTask): Promise<CpuOutcome> {
       stamps: Int32Array.from(loop.stamps),
       wallMs: started ? performance.now() - startedAt : 0,
       blockedMs: loop.blockedMs,
+      missedWakeups: loop.missedWakeups,
       ...(loop.deadlock === undefined ? {} : { deadlock: loop.deadlock }),
     };
   };

@@ -176,6 +176,8 @@ export interface CpuOutcome {
   readonly wallMs: number;
   /** Of which waiting past the spin phase, in `Atomics.wait` (the spin phase is not timed). */
   readonly blockedMs: number;
+  /** `Atomics.wait` slices that ran out although their word had changed (0 in a correct run). */
+  readonly missedWakeups: number;
   /** With `end === 'deadlock'`: what the CPU waited for, e.g. `cpu 0 waits at barrier a#0 (1 of 2 arrived)`. */
   readonly deadlock?: string;
 }

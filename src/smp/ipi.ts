@@ -6,6 +6,8 @@
  * initiator fills a free slot (SEQ === ACK), then publishes it by storing SEQ + 1 and bumping the
  * target's PENDING counter and WAKE word. The target copies the slot, invalidates, stores ACK = SEQ,
  * records its modeled time in ACK_CYCLES, and bumps the initiator's ACKS counter and WAKE word.
+ * Whoever bumps a WAKE word calls `Atomics.notify` on it only when that CPU's SLEEPING word is set
+ * (its host sleeps in `Atomics.wait`), because a notify nobody waits for still costs about 40 ns.
  * The ACK is a compare-exchange, because a request posted to a CPU that has just stopped (LEFT) is
  * acknowledged by its initiator instead: whichever side moves ACK counts the acknowledgement.
  */
@@ -41,7 +43,8 @@ export const CPU_WAKE = 0; // bumped for every event a blocked CPU may wait for;
 export const CPU_PENDING = 1; // requests posted to this CPU (non-lazy)
 export const CPU_ACKS = 2; // acknowledgements this CPU received as an initiator
 export const CPU_LEFT = 3; // 1 once the CPU stopped: it services nothing more, so posts to it self-ack
-export const CPU_WORDS = 4;
+export const CPU_SLEEPING = 4; // 1 while the CPU's host sleeps in Atomics.wait on WAKE
+export const CPU_WORDS = 5;
 
 /** Word offsets of the control block for `cpus` CPUs and `spaces` address spaces. */
 export interface IpiLayout {

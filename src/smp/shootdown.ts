@@ -16,6 +16,7 @@ import {
   CPU_ACKS,
   CPU_LEFT,
   CPU_PENDING,
+  CPU_SLEEPING,
   CPU_WAKE,
   CPU_WORDS,
   type IpiLayout,
@@ -160,6 +161,16 @@ export class Shootdown implements ShootdownPort {
     return cpu * CPU_WORDS + CPU_WAKE;
   }
 
+  /**
+   * The index into `wake` of a CPU's SLEEPING word. A host that sleeps in `Atomics.wait` on the
+   * CPU's wake word stores 1 there first and 0 once awake; wakers notify only while it is 1. The
+   * host must store it (seq-cst) before its `Atomics.wait`, whose own comparison of the wake word
+   * then closes the race with a waker (see `wakeUp`).
+   */
+  sleepIndex(cpu: number): number {
+    return cpu * CPU_WORDS + CPU_SLEEPING;
+  }
+
   private state(cpu: Cpu): Local {
     let l = this.local[cpu.id];
     if (l === undefined) {
@@ -190,11 +201,19 @@ export class Shootdown implements ShootdownPort {
     for (let cpu = 0; cpu < this.layout.cpus; cpu++) this.wakeUp(cpu);
   }
 
-  /** Bumps a CPU's wake word and wakes it if it waits on a worker thread. */
+  /**
+   * Bumps a CPU's wake word and, if its host sleeps in `Atomics.wait`, notifies it. No wake-up is
+   * lost (Dekker's pattern, every access seq-cst): the waker changes WAKE, then loads SLEEPING;
+   * the sleeper stores SLEEPING, then compares WAKE inside `Atomics.wait`. In the single total
+   * order, if the waker's load comes before the sleeper's store, so does its change of WAKE, and
+   * the sleeper's comparison sees it and does not sleep; otherwise the load sees 1 and the
+   * notify wakes the sleeper (or precedes its wait, whose comparison then sees the change).
+   */
   private wakeUp(cpu: number): void {
+    const words = this.words;
     const w = this.cpuWord(cpu, CPU_WAKE);
-    Atomics.add(this.words, w, 1);
-    Atomics.notify(this.words, w);
+    Atomics.add(words, w, 1);
+    if (Atomics.load(words, w - CPU_WAKE + CPU_SLEEPING) !== 0) Atomics.notify(words, w);
   }
 
   // ---- cpumasks ------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 /**
  * The shootdown protocols on the deterministic host, each against its definition in the scenario
  * spec: when remote TLB entries disappear relative to `flush()`, what is sent when, and that two
- * CPUs shooting each other down never deadlock.
+ * CPUs shooting each other down never deadlock; and that wakers notify only sleeping CPUs.
  */
 
 import { describe, expect, it } from 'vitest';
@@ -380,5 +380,66 @@ describe('a request posted to a CPU that has stopped', () => {
       expect(result.deadlock, `seed ${seed}`).toBeUndefined();
       expect(machine.cpus.every((c) => c.halted)).toBe(true);
     }
+  });
+});
+
+describe('wake-ups (Shootdown.wakeUp)', () => {
+  /** CPU 0 flushes a page CPUs 1 and 2 cache, twice, then all meet at a barrier. */
+  function threeCpus(): Scenario {
+    return scenario('wake-ups')
+      .machine({ cpus: 3 })
+      .addressSpace('A', (as) => as.map4k(PAGE, 0x20_0000, 'PRESENT|WRITABLE'))
+      .cpu('A', (p) =>
+        p
+          .load(PAGE, 'r0')
+          .barrier('cached')
+          .updateFlags('4KiB', PAGE, 'PRESENT')
+          .flush()
+          .updateFlags('4KiB', PAGE, 'PRESENT|WRITABLE')
+          .flush()
+          .barrier('done'),
+      )
+      .cpu('A', (p) => p.load(PAGE, 'r0').barrier('cached').barrier('done'))
+      .cpu('A', (p) => p.load(PAGE, 'r0').barrier('cached').barrier('done'))
+      .build();
+  }
+
+  /** The indices (into `wake`) that `Atomics.notify` was called on during `body`. */
+  function notified(machine: Machine, body: () => void): number[] {
+    const wake = machine.shootdown.wake;
+    const calls: number[] = [];
+    const original = Atomics.notify;
+    Atomics.notify = ((typed: Int32Array, index: number, count?: number) => {
+      if (typed.buffer === wake.buffer) calls.push(index - wake.byteOffset / 4);
+      return original(typed, index, count);
+    }) as typeof Atomics.notify;
+    try {
+      body();
+    } finally {
+      Atomics.notify = original;
+    }
+    return calls;
+  }
+
+  it('does not notify a CPU whose host is not asleep (the deterministic host never sleeps)', () => {
+    const machine = Machine.fromScenario(threeCpus(), { protocol: 'sync-ipi' });
+    const calls = notified(machine, () => {
+      const result = runDeterministic(machine, { seed: 3 });
+      expect(result.deadlock).toBeUndefined();
+    });
+    expect(machine.cpus.every((c) => c.status === 'halted')).toBe(true);
+    expect(calls).toEqual([]);
+  });
+
+  it('notifies exactly the CPUs whose SLEEPING word is set, on their wake word', () => {
+    const machine = Machine.fromScenario(threeCpus(), { protocol: 'sync-ipi' });
+    const sd = machine.shootdown;
+    const wake = sd.wake;
+    // CPU 2's host announces that it sleeps (as workers/cpu-loop.ts does before Atomics.wait).
+    Atomics.store(wake, sd.sleepIndex(2), 1);
+    const calls = notified(machine, () => runDeterministic(machine, { seed: 3 }));
+    expect(calls.length).toBeGreaterThanOrEqual(3); // two IPIs and the barriers' wakeAll
+    expect(new Set(calls)).toEqual(new Set([sd.wakeIndex(2)]));
+    expect(sd.sleepIndex(2)).not.toBe(sd.wakeIndex(2));
   });
 });

@@ -101,6 +101,11 @@ export interface WorkerCpuRun {
   readonly blockedMs: number;
   /** `step()` calls it made. */
   readonly steps: number;
+  /**
+   * Waits that ended only when their `waitSliceMs` slice ran out, the awaited word having
+   * changed meanwhile: wake-ups whose notify never came. 0 in a correct run.
+   */
+  readonly missedWakeups: number;
 }
 
 /**
@@ -434,6 +439,7 @@ export class WorkerHost {
         state: o.final,
         wallMs: o.wallMs,
         blockedMs: o.blockedMs,
+        missedWakeups: o.missedWakeups,
         steps: o.stamps.length,
       })),
       wallMs: tEnd - tStart,
