@@ -53,12 +53,20 @@ export const PROTOCOL_RULES: Readonly<Record<string, ProtocolRules>> = {
   broadcast: { onFlush: 'ipi', targets: 'all', broadcast: true },
 };
 
+/** The pages of a full-flush request (shared, never written). */
+const NO_PAGES: readonly number[] = Object.freeze([]);
+
 /** A request as the initiator builds it before posting. */
 interface Request {
   kind: RequestKind;
   pcid: number;
-  pages: number[];
+  pages: readonly number[];
   space: number;
+}
+
+/** A lazy request waiting for its slot: its own pages array, which later flushes extend. */
+interface QueuedRequest extends Request {
+  pages: number[];
 }
 
 /** Thread-local bookkeeping of one CPU. */
@@ -67,16 +75,31 @@ interface Local {
   serviced: number;
   /** Index of this CPU's PENDING word (read at every instruction boundary). */
   readonly pendingWord: number;
+  /** Index of this CPU's ACKS word (read at every step of a wait). */
+  readonly acksWord: number;
   /** ACKS value at which the current wait completes. */
   expectAcks: number;
   /** Requests posted so far (acks expected in all). */
   posted: number;
-  /** Slots of the current round, for the modeled completion time. */
-  round: number[];
+  /**
+   * The targets posted to in the current round (bits of CPUs 0-31 and 32-63), for the modeled
+   * completion time and deadlock reports, and how many posts that was (lazy posts may repeat a
+   * target). Two numbers rather than an array: nothing is allocated per round.
+   */
+  roundLo: number;
+  roundHi: number;
+  roundPosts: number;
+  /** The request `flush()` posts, reused (with `onePage`) so that a flush allocates nothing. */
+  readonly request: Request;
+  /** The one-element pages array of `request` for a one-page flush. */
+  readonly onePage: number[];
+  /** The name and index of the address space `flush()` last looked up (CR3 rarely changes). */
+  spaceName: string;
+  spaceIndex: number;
   /** `batched`: the gathered pages, or `full` once the batch needs a full flush. */
   batch: { pages: number[]; full: boolean; space: number; pcid: number } | undefined;
   /** `lazy`: requests per target not yet posted (its slot was busy). */
-  lazyQueue: Map<number, Request>;
+  lazyQueue: Map<number, QueuedRequest>;
   /** `lazy`: frames whose free waits for this CPU's outstanding lazy flushes. */
   heldFrees: number[];
   /** `flush()` calls so far. */
@@ -112,6 +135,15 @@ export class Shootdown implements ShootdownPort {
   /** Thread-local state by CPU id (an array: `poll` runs at every instruction boundary). */
   private readonly local: (Local | undefined)[] = [];
   private readonly lazy: boolean;
+  /**
+   * `service`'s copy of a one-page request's page, reused (remoteInvalidate does not keep it);
+   * longer lists get an array of their own. Never resized: setting an array's length is a
+   * runtime call that measured slower than the allocation it saves.
+   */
+  private readonly onePage: number[] = [0];
+  /** Targets `targetMask` found (CPUs 0-31 and 32-63): scratch, so that no round allocates. */
+  private maskLo = 0;
+  private maskHi = 0;
 
   private constructor(private readonly sharedState: SharedShootdown) {
     const rules = PROTOCOL_RULES[sharedState.protocol];
@@ -177,9 +209,16 @@ export class Shootdown implements ShootdownPort {
       l = {
         serviced: 0,
         pendingWord: this.cpuWord(cpu.id, CPU_PENDING),
+        acksWord: this.cpuWord(cpu.id, CPU_ACKS),
         expectAcks: 0,
         posted: 0,
-        round: [],
+        roundLo: 0,
+        roundHi: 0,
+        roundPosts: 0,
+        request: { kind: RequestKind.Pages, pcid: 0, pages: NO_PAGES, space: 0 },
+        onePage: [0],
+        spaceName: '',
+        spaceIndex: -1,
         batch: undefined,
         lazyQueue: new Map(),
         heldFrees: [],
@@ -226,23 +265,34 @@ export class Shootdown implements ShootdownPort {
     else Atomics.and(this.words, w, ~bit);
   }
 
-  /** CPUs that may cache `space` (bits of its cpumask), excluding `self`. */
-  private maskTargets(space: number, self: number): number[] {
-    const out: number[] = [];
-    for (let cpu = 0; cpu < this.layout.cpus; cpu++) {
-      if (cpu === self) continue;
-      const w = Atomics.load(this.words, this.layout.cpumask(space) + (cpu >> 5));
-      if ((w & (1 << (cpu & 31))) !== 0) out.push(cpu);
+  /**
+   * Sets `maskLo`/`maskHi` to the CPUs that may cache `space` (its cpumask), or with `space` -1
+   * to every CPU still in some cpumask (i.e. running: hardware broadcast), excluding `self`.
+   */
+  private targetMask(space: number, self: number): void {
+    const words = this.words;
+    let lo = 0;
+    let hi = 0;
+    const first = Math.max(space, 0);
+    const last = space < 0 ? this.layout.spaces - 1 : space;
+    for (let s = first; s <= last; s++) {
+      const w = this.layout.cpumask(s);
+      // Atomic loads: CPUs join and leave masks concurrently (setMask's OR/AND).
+      lo |= Atomics.load(words, w);
+      hi |= Atomics.load(words, w + 1);
     }
-    return out;
+    if (self < 32) lo &= ~(1 << self);
+    else hi &= ~(1 << (self - 32));
+    this.maskLo = lo;
+    this.maskHi = hi;
   }
 
-  /** Every CPU still in some cpumask (i.e. running), excluding `self`. */
-  private allTargets(self: number): number[] {
-    const out = new Set<number>();
-    for (let s = 0; s < this.layout.spaces; s++)
-      for (const c of this.maskTargets(s, self)) out.add(c);
-    return [...out].sort((a, b) => a - b);
+  /** The CPUs of a (lo, hi) mask in ascending order (cold paths only: it allocates). */
+  private static cpusOf(lo: number, hi: number): number[] {
+    const out: number[] = [];
+    for (let m = lo; m !== 0; m &= m - 1) out.push(31 - Math.clz32(m & -m));
+    for (let m = hi; m !== 0; m &= m - 1) out.push(63 - Math.clz32(m & -m));
+    return out;
   }
 
   start(cpu: Cpu, space: string): void {
@@ -254,6 +304,16 @@ export class Shootdown implements ShootdownPort {
     // With PCIDs the CPU may keep entries of `from` under its PCID after switching away, so it
     // stays in that cpumask (Linux tracks this with per-CPU ASID generations instead).
     if (!cpu.pcide && from !== to) this.setMask(this.space(from), cpu.id, false);
+  }
+
+  /** The index of the CPU's current address space, cached by name in its `Local`. */
+  private currentSpace(cpu: Cpu, l: Local): number {
+    const name = cpu.addressSpace;
+    if (name !== l.spaceName) {
+      l.spaceIndex = this.space(name);
+      l.spaceName = name;
+    }
+    return l.spaceIndex;
   }
 
   private space(name: string): number {
@@ -291,14 +351,16 @@ export class Shootdown implements ShootdownPort {
       if ((flags & REQUEST_LAZY) !== 0 && !epoch) continue;
       const kind = words[base + SLOT_KIND]! as RequestKind;
       const pcid = words[base + SLOT_PCID]!;
-      const pages: number[] = [];
-      if (kind === RequestKind.Pages) {
-        const count = words[base + SLOT_COUNT]!;
+      const count = kind === RequestKind.Pages ? words[base + SLOT_COUNT]! : 0;
+      let pages: readonly number[] = NO_PAGES;
+      if (count > 0) {
+        const list = count === 1 ? this.onePage : new Array<number>(count);
         for (let i = 0; i < count; i++) {
           const lo = words[base + SLOT_PAGES + 2 * i]! >>> 0;
           const hi = words[base + SLOT_PAGES + 2 * i + 1]!;
-          pages.push(hi * 4294967296 + lo);
+          list[i] = hi * 4294967296 + lo;
         }
+        pages = list;
       }
       cpu.remoteInvalidate(from, kind, pcid, pages, (flags & REQUEST_BROADCAST) !== 0);
       this.ackCycles[from * this.layout.cpus + cpu.id] = cpu.cycles;
@@ -330,19 +392,19 @@ export class Shootdown implements ShootdownPort {
       this.markCoherent(cpu, l, l.flushes);
       return false;
     }
-    const space = this.space(cpu.addressSpace);
-    const request: Request =
-      page < 0
-        ? { kind: RequestKind.Full, pcid: cpu.cr3Pcid, pages: [], space }
-        : { kind: RequestKind.Pages, pcid: cpu.cr3Pcid, pages: [page], space };
+    const space = this.currentSpace(cpu, l);
+    const request = l.request;
+    request.kind = page < 0 ? RequestKind.Full : RequestKind.Pages;
+    request.pcid = cpu.cr3Pcid;
+    if (page >= 0) {
+      l.onePage[0] = page;
+      request.pages = l.onePage;
+    } else request.pages = NO_PAGES;
+    request.space = space;
     switch (rules.onFlush) {
       case 'ipi':
-        return this.sendRound(
-          cpu,
-          l,
-          request,
-          rules.targets === 'all' ? this.allTargets(cpu.id) : this.maskTargets(space, cpu.id),
-        );
+        this.targetMask(rules.targets === 'all' ? -1 : space, cpu.id);
+        return this.sendRound(cpu, l, request, this.maskLo, this.maskHi);
       case 'batch': {
         // Gather; the batch goes out at the next sync point (scenario spec, `batched`).
         const b = l.batch ?? { pages: [], full: false, space, pcid: cpu.cr3Pcid };
@@ -352,28 +414,32 @@ export class Shootdown implements ShootdownPort {
         return false;
       }
       case 'lazy':
-        for (const target of this.maskTargets(space, cpu.id)) this.queueLazy(l, target, request);
+        this.targetMask(space, cpu.id);
+        for (const target of Shootdown.cpusOf(this.maskLo, this.maskHi))
+          this.queueLazy(l, target, request);
         this.progressLazy(cpu, l);
         return false;
     }
   }
 
-  /** Posts `request` to every target; returns true if there are acks to wait for. */
-  private sendRound(
-    cpu: Cpu,
-    l: Local,
-    request: Request,
-    targets: readonly number[],
-    flags = 0,
-  ): boolean {
-    l.round = [];
+  /**
+   * Posts `request` to every target of the mask (lo: CPUs 0-31, hi: 32-63), in ascending order;
+   * returns true if there are acks to wait for.
+   */
+  private sendRound(cpu: Cpu, l: Local, request: Request, lo: number, hi: number): boolean {
+    l.roundLo = 0;
+    l.roundHi = 0;
+    l.roundPosts = 0;
     l.roundCovers = l.flushes;
-    for (const target of targets)
-      this.post(cpu, l, target, request, flags | (this.rules.broadcast ? REQUEST_BROADCAST : 0));
+    const flags = this.rules.broadcast ? REQUEST_BROADCAST : 0;
+    for (let m = lo; m !== 0; m &= m - 1)
+      this.post(cpu, l, 31 - Math.clz32(m & -m), request, flags);
+    for (let m = hi; m !== 0; m &= m - 1)
+      this.post(cpu, l, 63 - Math.clz32(m & -m), request, flags);
     l.expectAcks = l.posted;
     // Nobody else may cache the space: the round is complete as it starts.
-    if (targets.length === 0) this.markCoherent(cpu, l, l.roundCovers);
-    return targets.length > 0;
+    if (lo === 0 && hi === 0) this.markCoherent(cpu, l, l.roundCovers);
+    return lo !== 0 || hi !== 0;
   }
 
   /**
@@ -399,16 +465,20 @@ export class Shootdown implements ShootdownPort {
     words[base + SLOT_FLAGS] = flags;
     words[base + SLOT_COUNT] = full ? 0 : request.pages.length;
     if (!full) {
-      request.pages.forEach((p, i) => {
+      const pages = request.pages;
+      for (let i = 0; i < pages.length; i++) {
+        const p = pages[i]!;
         words[base + SLOT_PAGES + 2 * i] = (p % 4294967296) | 0;
         words[base + SLOT_PAGES + 2 * i + 1] = Math.floor(p / 4294967296);
-      });
+      }
     }
     const seq = (Atomics.load(words, base + SLOT_SEQ) + 1) | 0;
     // Publishes the fields above: the target loads SEQ with Atomics before reading them.
     Atomics.store(words, base + SLOT_SEQ, seq);
     l.posted++;
-    l.round.push(cpu.id * this.layout.cpus + target);
+    if (target < 32) l.roundLo |= 1 << target;
+    else l.roundHi |= 1 << (target - 32);
+    l.roundPosts++;
     cpu.emit(
       TraceKind.IpiSend,
       target,
@@ -429,13 +499,13 @@ export class Shootdown implements ShootdownPort {
 
   waiting(cpu: Cpu): boolean {
     const l = this.state(cpu);
-    return Atomics.load(this.words, this.cpuWord(cpu.id, CPU_ACKS)) < l.expectAcks;
+    return Atomics.load(this.words, l.acksWord) < l.expectAcks;
   }
 
   unacknowledged(cpu: Cpu): number[] {
     const out: number[] = [];
-    for (const slot of this.state(cpu).round) {
-      const target = slot % this.layout.cpus;
+    const l = this.state(cpu);
+    for (const target of Shootdown.cpusOf(l.roundLo, l.roundHi)) {
       const base = this.layout.slot(cpu.id, target);
       if (Atomics.load(this.words, base + SLOT_SEQ) !== Atomics.load(this.words, base + SLOT_ACK))
         out.push(target);
@@ -448,10 +518,16 @@ export class Shootdown implements ShootdownPort {
     // slept until then), plus the completion cost (TLBSYNC for broadcast).
     const l = this.state(cpu);
     let latest = cpu.cycles;
-    for (const slot of l.round) latest = Math.max(latest, this.ackCycles[slot]!);
+    const row = cpu.id * this.layout.cpus;
+    for (let m = l.roundLo; m !== 0; m &= m - 1)
+      latest = Math.max(latest, this.ackCycles[row + 31 - Math.clz32(m & -m)]!);
+    for (let m = l.roundHi; m !== 0; m &= m - 1)
+      latest = Math.max(latest, this.ackCycles[row + 63 - Math.clz32(m & -m)]!);
     cpu.cycles = latest + (this.rules.broadcast ? cpu.costs.tlbsync : cpu.costs.ipiAck);
-    cpu.emit(TraceKind.ShootdownDone, l.round.length, cpu.cycles, 0, 0);
-    l.round = [];
+    cpu.emit(TraceKind.ShootdownDone, l.roundPosts, cpu.cycles, 0, 0);
+    l.roundLo = 0;
+    l.roundHi = 0;
+    l.roundPosts = 0;
     // A lazy CPU's coherence point is its queue draining (progressLazy), not a round's end.
     if (this.rules.onFlush !== 'lazy') this.markCoherent(cpu, l, l.roundCovers);
   }
@@ -467,7 +543,8 @@ export class Shootdown implements ShootdownPort {
         pages: b.pages,
         space: b.space,
       };
-      return this.sendRound(cpu, l, request, this.maskTargets(b.space, cpu.id));
+      this.targetMask(b.space, cpu.id);
+      return this.sendRound(cpu, l, request, this.maskLo, this.maskHi);
     }
     if (this.rules.onFlush === 'lazy' && point === 'halt') {
       // A halting CPU waits for its lazy flushes' coherence point so that held frees happen.
