@@ -3,13 +3,21 @@
  * ask each other to invalidate TLB entries (like comlink's `protocol.ts`: layout, no behaviour).
  *
  * One slot per (initiator, target) pair, so concurrent initiators never contend for a slot. An
- * initiator fills a free slot (SEQ === ACK), then publishes it by storing SEQ + 1 and bumping the
- * target's PENDING counter and WAKE word. The target copies the slot, invalidates, stores ACK = SEQ,
- * records its modeled time in ACK_CYCLES, and bumps the initiator's ACKS counter and WAKE word.
- * Whoever bumps a WAKE word calls `Atomics.notify` on it only when that CPU's SLEEPING word is set
- * (its host sleeps in `Atomics.wait`), because a notify nobody waits for still costs about 40 ns.
- * The ACK is a compare-exchange, because a request posted to a CPU that has just stopped (LEFT) is
- * acknowledged by its initiator instead: whichever side moves ACK counts the acknowledgement.
+ * initiator fills a free slot (SEQ === ACK), then publishes it by storing SEQ + 1 and adding
+ * WAKE_EVENT to the target's WAKE word. The target copies the slot, invalidates, records its
+ * modeled time in the ack-cycles array, stores ACK = SEQ, and adds WAKE_ACK to the initiator's
+ * WAKE word. The ACK is a compare-exchange, because a request posted to a CPU that has just stopped
+ * (LEFT) is acknowledged by its initiator instead: whichever side moves ACK counts the ack.
+ *
+ * WAKE is the one word a CPU blocks on, and it carries two counters, so that each handoff writes
+ * the other CPU's line once: a spinning initiator pulls its line back after every write a target
+ * makes to it, and a second write (a separate ACKS counter) measured about 65 ns more per IPI.
+ * Its low 16 bits count the acks this CPU received (modulo 2^16: the count and the number expected
+ * never differ by 2^15, so their difference as a signed 16-bit number is exact); its
+ * high 16 bits count the other events (requests posted to it, barriers opening). A CPU scans its
+ * slots whenever the word changed. Whoever changes a WAKE word calls `Atomics.notify` on it only when
+ * that CPU's SLEEPING word is set (its host sleeps in `Atomics.wait`): a notify nobody waits for
+ * still costs about 40 ns.
  */
 
 /** The most pages one request lists; more become a full flush (Linux's 33-page ceiling). */
@@ -39,12 +47,15 @@ export const REQUEST_LAZY = 1;
 export const REQUEST_BROADCAST = 2;
 
 /** Per-CPU words, after the slots. */
-export const CPU_WAKE = 0; // bumped for every event a blocked CPU may wait for; it waits on this
-export const CPU_PENDING = 1; // requests posted to this CPU (non-lazy)
-export const CPU_ACKS = 2; // acknowledgements this CPU received as an initiator
-export const CPU_LEFT = 3; // 1 once the CPU stopped: it services nothing more, so posts to it self-ack
-export const CPU_SLEEPING = 4; // 1 while the CPU's host sleeps in Atomics.wait on WAKE
-export const CPU_WORDS = 5;
+export const CPU_WAKE = 0; // every event a blocked CPU may wait for changes it; it waits on this
+export const CPU_LEFT = 1; // 1 once the CPU stopped: it services nothing more, so posts to it self-ack
+export const CPU_SLEEPING = 2; // 1 while the CPU's host sleeps in Atomics.wait on WAKE
+export const CPU_WORDS = 3;
+
+/** Added to the initiator's WAKE by an acknowledgement (its low 16 bits count acks). */
+export const WAKE_ACK = 1;
+/** Added to a CPU's WAKE by any other event: a request posted to it, a barrier opening. */
+export const WAKE_EVENT = 1 << 16;
 
 /** Word offsets of the control block for `cpus` CPUs and `spaces` address spaces. */
 export interface IpiLayout {

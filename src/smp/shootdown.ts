@@ -13,9 +13,7 @@ import type { Cpu } from '../cpu/cpu.ts';
 import type { ShootdownPort, SyncPoint } from '../cpu/shootdown-port.ts';
 import { TraceKind } from '../trace/record.ts';
 import {
-  CPU_ACKS,
   CPU_LEFT,
-  CPU_PENDING,
   CPU_SLEEPING,
   CPU_WAKE,
   CPU_WORDS,
@@ -32,6 +30,8 @@ import {
   SLOT_PAGES,
   SLOT_PCID,
   SLOT_SEQ,
+  WAKE_ACK,
+  WAKE_EVENT,
 } from './ipi.ts';
 
 /** What a protocol does at each decision point. */
@@ -71,13 +71,11 @@ interface QueuedRequest extends Request {
 
 /** Thread-local bookkeeping of one CPU. */
 interface Local {
-  /** PENDING value last serviced. */
+  /** The CPU's WAKE word when it last serviced its slots. */
   serviced: number;
-  /** Index of this CPU's PENDING word (read at every instruction boundary). */
-  readonly pendingWord: number;
-  /** Index of this CPU's ACKS word (read at every step of a wait). */
-  readonly acksWord: number;
-  /** ACKS value at which the current wait completes. */
+  /** Index of this CPU's WAKE word (read at every instruction boundary). */
+  readonly wakeWord: number;
+  /** Acks received (WAKE's low half, modulo 2^16) at which the current wait completes. */
   expectAcks: number;
   /** Requests posted so far (acks expected in all). */
   posted: number;
@@ -208,8 +206,7 @@ export class Shootdown implements ShootdownPort {
     if (l === undefined) {
       l = {
         serviced: 0,
-        pendingWord: this.cpuWord(cpu.id, CPU_PENDING),
-        acksWord: this.cpuWord(cpu.id, CPU_ACKS),
+        wakeWord: this.cpuWord(cpu.id, CPU_WAKE),
         expectAcks: 0,
         posted: 0,
         roundLo: 0,
@@ -237,21 +234,23 @@ export class Shootdown implements ShootdownPort {
   }
 
   wakeAll(): void {
-    for (let cpu = 0; cpu < this.layout.cpus; cpu++) this.wakeUp(cpu);
+    for (let cpu = 0; cpu < this.layout.cpus; cpu++) this.wakeUp(cpu, WAKE_EVENT);
   }
 
   /**
-   * Bumps a CPU's wake word and, if its host sleeps in `Atomics.wait`, notifies it. No wake-up is
-   * lost (Dekker's pattern, every access seq-cst): the waker changes WAKE, then loads SLEEPING;
-   * the sleeper stores SLEEPING, then compares WAKE inside `Atomics.wait`. In the single total
-   * order, if the waker's load comes before the sleeper's store, so does its change of WAKE, and
-   * the sleeper's comparison sees it and does not sleep; otherwise the load sees 1 and the
-   * notify wakes the sleeper (or precedes its wait, whose comparison then sees the change).
+   * Adds `unit` (WAKE_ACK or WAKE_EVENT) to a CPU's wake word and, if its host sleeps in
+   * `Atomics.wait`, notifies it. No wake-up is lost (Dekker's pattern, every access seq-cst): the
+   * waker changes WAKE, then loads SLEEPING; the sleeper stores SLEEPING, then compares WAKE inside
+   * `Atomics.wait`. In the single total order, if the waker's load comes before the sleeper's
+   * store, so does its change of WAKE, and the sleeper's comparison sees it and does not sleep;
+   * otherwise the load sees 1 and the notify wakes the sleeper (or precedes its wait, whose
+   * comparison then sees the change).
    */
-  private wakeUp(cpu: number): void {
+  private wakeUp(cpu: number, unit: number): void {
     const words = this.words;
     const w = this.cpuWord(cpu, CPU_WAKE);
-    Atomics.add(words, w, 1);
+    // One write to the CPU's line per handoff (ipi.ts): the count and the wake-up in one add.
+    Atomics.add(words, w, unit);
     if (Atomics.load(words, w - CPU_WAKE + CPU_SLEEPING) !== 0) Atomics.notify(words, w);
   }
 
@@ -327,7 +326,10 @@ export class Shootdown implements ShootdownPort {
 
   poll(cpu: Cpu, epoch: boolean): void {
     const l = this.state(cpu);
-    const pending = Atomics.load(this.words, l.pendingWord);
+    // A request posted since the last service changed WAKE. So does every ack this CPU
+    // received and every barrier opening (a scan that finds nothing), but comparing the whole
+    // word, never just its events half, means no run of events can alias to "unchanged".
+    const pending = Atomics.load(this.words, l.wakeWord);
     // A CPU waiting at its halt has reached that epoch boundary: it applies lazy requests as
     // they come, or two halting lazy initiators would each wait for the other's epoch forever.
     if (l.halting) epoch = true;
@@ -377,8 +379,7 @@ export class Shootdown implements ShootdownPort {
     const words = this.words;
     const before = (seq - 1) | 0;
     if (Atomics.compareExchange(words, base + SLOT_ACK, before, seq) !== before) return;
-    Atomics.add(words, this.cpuWord(initiator, CPU_ACKS), 1);
-    this.wakeUp(initiator);
+    this.wakeUp(initiator, WAKE_ACK);
   }
 
   // ---- initiator side ------------------------------------------------------------------------
@@ -486,8 +487,7 @@ export class Shootdown implements ShootdownPort {
       full ? 0 : request.pages.length,
       flags,
     );
-    if ((flags & REQUEST_LAZY) === 0) Atomics.add(words, this.cpuWord(target, CPU_PENDING), 1);
-    this.wakeUp(target);
+    this.wakeUp(target, WAKE_EVENT);
     // The target may have stopped after this CPU chose it (a lazy request queued earlier, or a
     // race on worker threads): it will never service the slot, so acknowledge for it. Its
     // `leave` stores LEFT before its last service, this CPU stored SEQ before loading LEFT, so
@@ -497,9 +497,38 @@ export class Shootdown implements ShootdownPort {
     cpu.cycles += this.rules.broadcast ? cpu.costs.invlpgb : cpu.costs.ipiSend;
   }
 
+  /**
+   * True while fewer than `expected` acks have arrived. WAKE's low half counts them modulo 2^16,
+   * and `expected` and the count never differ by more than 2^15 (at most one ack is outstanding
+   * per slot; a lazy CPU waiting at its halt may post and be acked a few more, one per target),
+   * so the difference, taken as a signed 16-bit number (`<< 16` drops the events half), is exact.
+   */
+  private acksMissing(l: Local, expected: number): boolean {
+    return (expected - Atomics.load(this.words, l.wakeWord)) << 16 > 0;
+  }
+
+  /**
+   * Requests posted to `cpu` so far (every slot's SEQ summed: exact, unlike WAKE's event count),
+   * lazy ones included. For checks and benchmarks, not a hot path.
+   */
+  requestsTo(cpu: number): number {
+    let n = 0;
+    for (let from = 0; from < this.layout.cpus; from++)
+      if (from !== cpu) n += Atomics.load(this.words, this.layout.slot(from, cpu) + SLOT_SEQ);
+    return n;
+  }
+
+  /** Acks `cpu` received as an initiator so far (its slots' ACKs summed). Not a hot path. */
+  acksTo(cpu: number): number {
+    let n = 0;
+    for (let target = 0; target < this.layout.cpus; target++)
+      if (target !== cpu) n += Atomics.load(this.words, this.layout.slot(cpu, target) + SLOT_ACK);
+    return n;
+  }
+
   waiting(cpu: Cpu): boolean {
     const l = this.state(cpu);
-    return Atomics.load(this.words, l.acksWord) < l.expectAcks;
+    return this.acksMissing(l, l.expectAcks);
   }
 
   unacknowledged(cpu: Cpu): number[] {
@@ -552,7 +581,7 @@ export class Shootdown implements ShootdownPort {
       this.service(cpu, true);
       this.progressLazy(cpu, l);
       l.expectAcks = l.posted;
-      return this.lazyOutstanding(cpu, l);
+      return this.lazyOutstanding(l);
     }
     return false;
   }
@@ -560,7 +589,7 @@ export class Shootdown implements ShootdownPort {
   holdFree(cpu: Cpu, frame: number): boolean {
     if (this.rules.onFlush !== 'lazy') return false;
     const l = this.state(cpu);
-    if (!this.lazyOutstanding(cpu, l)) return false;
+    if (!this.lazyOutstanding(l)) return false;
     // LATR: the free waits for the coherence point of this CPU's outstanding lazy flushes.
     l.heldFrees.push(frame);
     return true;
@@ -597,18 +626,15 @@ export class Shootdown implements ShootdownPort {
       l.lazyQueue.delete(target);
       this.post(cpu, l, target, request, REQUEST_LAZY);
     }
-    if (l.coherent < l.flushes && !this.lazyOutstanding(cpu, l))
-      this.markCoherent(cpu, l, l.flushes);
-    if (l.heldFrees.length > 0 && !this.lazyOutstanding(cpu, l)) {
+    if (l.coherent < l.flushes && !this.lazyOutstanding(l)) this.markCoherent(cpu, l, l.flushes);
+    if (l.heldFrees.length > 0 && !this.lazyOutstanding(l)) {
       const frames = l.heldFrees;
       l.heldFrees = [];
       for (const f of frames) cpu.freeFrameNow(f);
     }
   }
 
-  private lazyOutstanding(cpu: Cpu, l: Local): boolean {
-    return (
-      l.lazyQueue.size > 0 || Atomics.load(this.words, this.cpuWord(cpu.id, CPU_ACKS)) < l.posted
-    );
+  private lazyOutstanding(l: Local): boolean {
+    return l.lazyQueue.size > 0 || this.acksMissing(l, l.posted);
   }
 }

@@ -1,7 +1,8 @@
 /**
  * The shootdown protocols on the deterministic host, each against its definition in the scenario
  * spec: when remote TLB entries disappear relative to `flush()`, what is sent when, and that two
- * CPUs shooting each other down never deadlock; and that wakers notify only sleeping CPUs.
+ * CPUs shooting each other down never deadlock; and that wakers notify only sleeping CPUs, and the
+ * ack count a wake word carries survives its 16-bit wrap.
  */
 
 import { describe, expect, it } from 'vitest';
@@ -429,6 +430,29 @@ describe('wake-ups (Shootdown.wakeUp)', () => {
     });
     expect(machine.cpus.every((c) => c.status === 'halted')).toBe(true);
     expect(calls).toEqual([]);
+  });
+
+  it('the ack count in the low half of WAKE wraps past 2^16 without losing track (66,000 acks)', () => {
+    const rounds = 33_000;
+    const s = scenario('wrap')
+      .machine({ cpus: 3 })
+      .addressSpace('A', (as) => as.map4k(PAGE, 0x20_0000, 'PRESENT|WRITABLE'))
+      .cpu('A', (p) => {
+        for (let r = 0; r < rounds; r++)
+          p.updateFlags('4KiB', PAGE, r % 2 === 0 ? 'PRESENT' : 'PRESENT|WRITABLE').flush();
+        p.barrier('end');
+      })
+      .cpu('A', (p) => p.barrier('end'))
+      .cpu('A', (p) => p.barrier('end'))
+      .build();
+    const machine = Machine.fromScenario(s, { protocol: 'sync-ipi', trace: false });
+    const result = runDeterministic(machine, { seed: 1, maxSteps: 10_000_000 });
+    expect(result.deadlock).toBeUndefined();
+    expect(machine.cpus.every((c) => c.status === 'halted')).toBe(true);
+    expect(machine.shootdown.acksTo(0)).toBe(2 * rounds);
+    expect(machine.shootdown.requestsTo(1)).toBe(rounds);
+    // Each flush completed only after both acks: CPU 0 blocked once per round at least.
+    expect(result.steps).toBeGreaterThan(3 * rounds);
   });
 
   it('notifies exactly the CPUs whose SLEEPING word is set, on their wake word', () => {

@@ -24,7 +24,6 @@ import {
   WorkerHostError,
   type WorkerRun,
 } from '../../src/smp/hosts/worker.ts';
-import { CPU_ACKS, ipiLayout } from '../../src/smp/ipi.ts';
 import { Machine } from '../../src/smp/machine.ts';
 
 const PAGE = 0x40_0000;
@@ -184,11 +183,10 @@ describe('runOnWorkers: no wake-up is lost', () => {
     expect(run.cpus.map((c) => c.end)).toEqual(['halted', 'halted', 'halted']);
     expect(run.spinIterations).toBe(0);
     expect(run.cpus.map((c) => c.missedWakeups)).toEqual([0, 0, 0]);
-    const words = new Int32Array(machine.shootdown.shared().buffer);
-    const layout = ipiLayout(3, 1);
     // Every request was acknowledged: CPU 0 sent rounds x 2, CPU 2 sent 10 x 2.
-    expect(Atomics.load(words, layout.cpu(0) + CPU_ACKS)).toBe(rounds * 2);
-    expect(Atomics.load(words, layout.cpu(2) + CPU_ACKS)).toBe(10 * 2);
+    expect(machine.shootdown.acksTo(0)).toBe(rounds * 2);
+    expect(machine.shootdown.acksTo(2)).toBe(10 * 2);
+    expect(machine.shootdown.requestsTo(1)).toBe(rounds + 10);
     // Nobody is left marked asleep.
     for (let cpu = 0; cpu < 3; cpu++)
       expect(Atomics.load(machine.shootdown.wake, machine.shootdown.sleepIndex(cpu))).toBe(0);
