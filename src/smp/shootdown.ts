@@ -13,10 +13,10 @@ import type { Cpu } from '../cpu/cpu.ts';
 import type { ShootdownPort, SyncPoint } from '../cpu/shootdown-port.ts';
 import { TraceKind } from '../trace/record.ts';
 import {
+  CPU_ACK_CYCLES,
   CPU_LEFT,
   CPU_SLEEPING,
   CPU_WAKE,
-  CPU_WORDS,
   type IpiLayout,
   ipiLayout,
   MAX_REQUEST_PAGES,
@@ -113,7 +113,6 @@ interface Local {
 /** Everything another thread needs to wrap the same shootdown state (`fromShared`). */
 export interface SharedShootdown {
   readonly buffer: SharedArrayBuffer;
-  readonly ackCycles: SharedArrayBuffer;
   readonly protocol: string;
   readonly cpus: number;
   readonly spaces: readonly string[];
@@ -152,14 +151,18 @@ export class Shootdown implements ShootdownPort {
     this.protocol = sharedState.protocol;
     this.layout = ipiLayout(sharedState.cpus, sharedState.spaces.length);
     this.words = new Int32Array(sharedState.buffer);
-    this.ackCycles = new Float64Array(sharedState.ackCycles);
+    this.ackCycles = new Float64Array(
+      sharedState.buffer,
+      this.layout.cpu(0) * 4,
+      (sharedState.cpus * this.layout.cpuWords) / 2,
+    );
     this.spaceIndex = new Map(sharedState.spaces.map((s, i) => [s, i]));
     // The wake words are interleaved with the other per-CPU words; expose them through a view
     // whose index is the CPU id only if CPU_WORDS were 1, so keep a dedicated array instead.
     this.wake = new Int32Array(
       sharedState.buffer,
       this.layout.cpu(0) * 4,
-      sharedState.cpus * CPU_WORDS,
+      sharedState.cpus * this.layout.cpuWords,
     );
     this.tableGeneration = new Int32Array(sharedState.buffer, this.layout.tableGeneration * 4, 1);
   }
@@ -169,7 +172,6 @@ export class Shootdown implements ShootdownPort {
     const layout = ipiLayout(cpus, spaces.length);
     return new Shootdown({
       buffer: new SharedArrayBuffer(layout.words * 4),
-      ackCycles: new SharedArrayBuffer(cpus * cpus * 8),
       protocol,
       cpus,
       spaces: [...spaces],
@@ -188,7 +190,7 @@ export class Shootdown implements ShootdownPort {
 
   /** The index into `wake` of a CPU's wake word (CPU_WORDS words per CPU). */
   wakeIndex(cpu: number): number {
-    return cpu * CPU_WORDS + CPU_WAKE;
+    return cpu * this.layout.cpuWords + CPU_WAKE;
   }
 
   /**
@@ -198,7 +200,7 @@ export class Shootdown implements ShootdownPort {
    * then closes the race with a waker (see `wakeUp`).
    */
   sleepIndex(cpu: number): number {
-    return cpu * CPU_WORDS + CPU_SLEEPING;
+    return cpu * this.layout.cpuWords + CPU_SLEEPING;
   }
 
   private state(cpu: Cpu): Local {
@@ -365,20 +367,29 @@ export class Shootdown implements ShootdownPort {
         pages = list;
       }
       cpu.remoteInvalidate(from, kind, pcid, pages, (flags & REQUEST_BROADCAST) !== 0);
-      this.ackCycles[from * this.layout.cpus + cpu.id] = cpu.cycles;
-      this.acknowledge(from, base, seq);
+      this.acknowledge(from, cpu.id, base, seq, cpu.cycles);
     }
   }
 
   /**
    * The ack: the slot is free again, the initiator counts it and wakes. A compare-exchange from
    * the slot's previous ACK, so that of the target and an initiator acknowledging for a stopped
-   * target (`post`) exactly one counts it.
+   * target (`post`) exactly one counts it. `cycles` is the target's modeled time, or -1 from the
+   * initiator (the slot keeps its last ack time).
    */
-  private acknowledge(initiator: number, base: number, seq: number): void {
+  private acknowledge(
+    initiator: number,
+    target: number,
+    base: number,
+    seq: number,
+    cycles: number,
+  ): void {
     const words = this.words;
     const before = (seq - 1) | 0;
     if (Atomics.compareExchange(words, base + SLOT_ACK, before, seq) !== before) return;
+    // Next to the initiator's WAKE and right before its add (ipi.ts): the initiator reads it once
+    // it sees the ack (the add below publishes this plain store).
+    if (cycles >= 0) this.ackCycles[this.ackCyclesIndex(initiator, target)] = cycles;
     this.wakeUp(initiator, WAKE_ACK);
   }
 
@@ -493,7 +504,7 @@ export class Shootdown implements ShootdownPort {
     // `leave` stores LEFT before its last service, this CPU stored SEQ before loading LEFT, so
     // (all seq-cst) at least one of the two sees the other's write.
     if (Atomics.load(words, this.cpuWord(target, CPU_LEFT)) === 1)
-      this.acknowledge(cpu.id, base, seq);
+      this.acknowledge(cpu.id, target, base, seq, -1);
     cpu.cycles += this.rules.broadcast ? cpu.costs.invlpgb : cpu.costs.ipiSend;
   }
 
@@ -526,6 +537,11 @@ export class Shootdown implements ShootdownPort {
     return n;
   }
 
+  /** Index into `ackCycles` of `target`'s last ack time of `initiator`'s slot. */
+  private ackCyclesIndex(initiator: number, target: number): number {
+    return (initiator * this.layout.cpuWords + CPU_ACK_CYCLES) / 2 + target;
+  }
+
   waiting(cpu: Cpu): boolean {
     const l = this.state(cpu);
     return this.acksMissing(l, l.expectAcks);
@@ -547,7 +563,7 @@ export class Shootdown implements ShootdownPort {
     // slept until then), plus the completion cost (TLBSYNC for broadcast).
     const l = this.state(cpu);
     let latest = cpu.cycles;
-    const row = cpu.id * this.layout.cpus;
+    const row = this.ackCyclesIndex(cpu.id, 0);
     for (let m = l.roundLo; m !== 0; m &= m - 1)
       latest = Math.max(latest, this.ackCycles[row + 31 - Math.clz32(m & -m)]!);
     for (let m = l.roundHi; m !== 0; m &= m - 1)

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { resolveScenario } from '../../src/cli/run.ts';
 import { scenario } from '../../src/scenarios/builder.ts';
 import type { Scenario } from '../../src/scenarios/scenario.ts';
+import { StepResult } from '../../src/cpu/cpu.ts';
 import { runDeterministic } from '../../src/smp/hosts/deterministic.ts';
 import { Machine } from '../../src/smp/machine.ts';
 import { decodeEvent, type TraceEvent } from '../../src/trace/events.ts';
@@ -382,6 +383,48 @@ describe('a request posted to a CPU that has stopped', () => {
       expect(machine.cpus.every((c) => c.halted)).toBe(true);
     }
   });
+});
+
+describe('modeled completion time (sync-ipi)', () => {
+  /** CPU 0: `lead` loads, then update_flags + flush of PAGE; CPU 1: `lead1` loads, then more. */
+  function timed(lead0: number, lead1: number): Scenario {
+    return scenario('timed')
+      .machine({ cpus: 2 })
+      .addressSpace('A', (as) => as.map4k(PAGE, 0x20_0000, 'PRESENT|WRITABLE'))
+      .cpu('A', (p) => {
+        for (let i = 0; i < lead0; i++) p.load(PAGE, 'r0');
+        p.updateFlags('4KiB', PAGE, 'PRESENT').flush();
+      })
+      .cpu('A', (p) => {
+        for (let i = 0; i < lead1 + 4; i++) p.load(PAGE, 'r0');
+      })
+      .build();
+  }
+
+  for (const [lead0, lead1, ahead] of [
+    [0, 400, 'the target'],
+    [400, 0, 'the initiator'],
+  ] as const) {
+    it(`the initiator's clock becomes max(its own, the target's ack time) + ipiAck (${ahead} ahead)`, () => {
+      const machine = Machine.fromScenario(timed(lead0, lead1), { protocol: 'sync-ipi' });
+      const [c0, c1] = [machine.cpus[0]!, machine.cpus[1]!];
+      let now = 0;
+      const step = (c: typeof c0) => {
+        c.now = now++;
+        return c.step();
+      };
+      for (let i = 0; i < lead1; i++) step(c1);
+      for (let i = 0; i < lead0 + 1; i++) step(c0); // ... and update_flags
+      expect(step(c0)).toBe(StepResult.Blocked); // the flush posts and waits
+      const before = c0.cycles;
+      const targetBefore = c1.cycles;
+      step(c1); // services the IPI at its instruction boundary, then loads
+      const ackTime = targetBefore + c1.costs.invlpg + c1.costs.ipiReceive;
+      expect(step(c0)).toBe(StepResult.Ran);
+      expect(c0.cycles).toBe(Math.max(before, ackTime) + c0.costs.ipiAck);
+      expect(ahead === 'the target' ? ackTime > before : before > ackTime).toBe(true);
+    });
+  }
 });
 
 describe('wake-ups (Shootdown.wakeUp)', () => {
