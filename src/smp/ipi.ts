@@ -4,7 +4,7 @@
  *
  * One slot per (initiator, target) pair, so concurrent initiators never contend for a slot. An
  * initiator fills a free slot (SEQ === ACK), then publishes it by storing SEQ + 1 and adding
- * WAKE_EVENT to the target's WAKE word. The target copies the slot, invalidates, stores ACK = SEQ,
+ * WAKE_POST to the target's WAKE word. The target copies the slot, invalidates, stores ACK = SEQ,
  * records its modeled time in the initiator's ACK_CYCLES, and adds WAKE_ACK to the initiator's
  * WAKE word. The ACK is a compare-exchange, because a request posted to a CPU that has just stopped
  * (LEFT) is acknowledged by its initiator instead: whichever side moves ACK counts the ack.
@@ -15,15 +15,22 @@
  * of their own: about 65 ns less per busy-target shootdown (written before the compare-exchange,
  * about 30 ns of that is lost: the spinner takes the line away during the miss).
  *
- * WAKE is the one word a CPU blocks on, and it carries two counters, so that each handoff writes
+ * WAKE is the one word a CPU blocks on, and it carries three counters, so that each handoff writes
  * the other CPU's line once: a spinning initiator pulls its line back after every write a target
  * makes to it, and a second write (a separate ACKS counter) measured about 65 ns more per IPI.
- * Its low 16 bits count the acks this CPU received (modulo 2^16: the count and the number expected
- * never differ by 2^15, so their difference as a signed 16-bit number is exact); its
- * high 16 bits count the other events (requests posted to it, barriers opening). A CPU scans its
- * slots whenever the word changed. Whoever changes a WAKE word calls `Atomics.notify` on it only when
- * that CPU's SLEEPING word is set (its host sleeps in `Atomics.wait`): a notify nobody waits for
- * still costs about 40 ns.
+ * Each counter wraps into the next, which only ever makes a change look bigger:
+ *
+ * - bits 0-7 count the acks this CPU received. Fewer than 64 are outstanding at any time (one per
+ *   slot) and a lazy CPU waiting at its halt overshoots by fewer than 64, so the count's difference
+ *   from the number expected, as a signed 8-bit number, is exact.
+ * - bits 8-19 count the requests posted to it. Between two of its polls at most two arrive per slot
+ *   (a slot takes no new request before the CPU acknowledged the last, which it does only while
+ *   polling), fewer than 4096 in all, so the field changes, and the CPU scans its slots, exactly
+ *   when something was posted; an ack alone costs it no scan.
+ * - bits 20-31 count everything else that must wake it (a barrier opening).
+ *
+ * Whoever changes a WAKE word calls `Atomics.notify` on it only when that CPU's SLEEPING word is
+ * set (its host sleeps in `Atomics.wait`): a notify nobody waits for still costs about 40 ns.
  */
 
 /** The most pages one request lists; more become a full flush (Linux's 33-page ceiling). */
@@ -59,10 +66,14 @@ export const CPU_SLEEPING = 2; // 1 while the CPU's host sleeps in Atomics.wait 
 /** From here (even), one Float64 per target: its modeled time at its last ack of this CPU. */
 export const CPU_ACK_CYCLES = 4;
 
-/** Added to the initiator's WAKE by an acknowledgement (its low 16 bits count acks). */
+/** Added to the initiator's WAKE by an acknowledgement (bits 0-7 count acks). */
 export const WAKE_ACK = 1;
-/** Added to a CPU's WAKE by any other event: a request posted to it, a barrier opening. */
-export const WAKE_EVENT = 1 << 16;
+/** Added to the target's WAKE by a post (bits 8-19 count requests). */
+export const WAKE_POST = 1 << 8;
+/** The request count's bits of a WAKE word. */
+export const WAKE_POSTS = 0xfff << 8;
+/** Added to a CPU's WAKE by any other event that must wake it (a barrier opening). */
+export const WAKE_OTHER = 1 << 20;
 
 /** Word offsets of the control block for `cpus` CPUs and `spaces` address spaces. */
 export interface IpiLayout {

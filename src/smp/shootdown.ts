@@ -31,7 +31,9 @@ import {
   SLOT_PCID,
   SLOT_SEQ,
   WAKE_ACK,
-  WAKE_EVENT,
+  WAKE_OTHER,
+  WAKE_POST,
+  WAKE_POSTS,
 } from './ipi.ts';
 
 /** What a protocol does at each decision point. */
@@ -71,11 +73,11 @@ interface QueuedRequest extends Request {
 
 /** Thread-local bookkeeping of one CPU. */
 interface Local {
-  /** The CPU's WAKE word when it last serviced its slots. */
+  /** The CPU's WAKE word when it last serviced its slots (its request count, bits 8-19). */
   serviced: number;
   /** Index of this CPU's WAKE word (read at every instruction boundary). */
   readonly wakeWord: number;
-  /** Acks received (WAKE's low half, modulo 2^16) at which the current wait completes. */
+  /** Acks received (WAKE's bits 0-7 count them, modulo 256) at which the current wait completes. */
   expectAcks: number;
   /** Requests posted so far (acks expected in all). */
   posted: number;
@@ -236,11 +238,11 @@ export class Shootdown implements ShootdownPort {
   }
 
   wakeAll(): void {
-    for (let cpu = 0; cpu < this.layout.cpus; cpu++) this.wakeUp(cpu, WAKE_EVENT);
+    for (let cpu = 0; cpu < this.layout.cpus; cpu++) this.wakeUp(cpu, WAKE_OTHER);
   }
 
   /**
-   * Adds `unit` (WAKE_ACK or WAKE_EVENT) to a CPU's wake word and, if its host sleeps in
+   * Adds `unit` (WAKE_ACK, WAKE_POST or WAKE_OTHER) to a CPU's wake word and, if its host sleeps in
    * `Atomics.wait`, notifies it. No wake-up is lost (Dekker's pattern, every access seq-cst): the
    * waker changes WAKE, then loads SLEEPING; the sleeper stores SLEEPING, then compares WAKE inside
    * `Atomics.wait`. In the single total order, if the waker's load comes before the sleeper's
@@ -328,14 +330,14 @@ export class Shootdown implements ShootdownPort {
 
   poll(cpu: Cpu, epoch: boolean): void {
     const l = this.state(cpu);
-    // A request posted since the last service changed WAKE. So does every ack this CPU
-    // received and every barrier opening (a scan that finds nothing), but comparing the whole
-    // word, never just its events half, means no run of events can alias to "unchanged".
+    // A request posted since the last service changed WAKE's request count (ipi.ts: exact, at
+    // most two per slot arrive between two polls); acks and barrier openings leave it alone (but
+    // for a carry from the ack count now and then: a scan that finds nothing).
     const pending = Atomics.load(this.words, l.wakeWord);
     // A CPU waiting at its halt has reached that epoch boundary: it applies lazy requests as
     // they come, or two halting lazy initiators would each wait for the other's epoch forever.
     if (l.halting) epoch = true;
-    if (pending !== l.serviced || epoch) {
+    if (((pending ^ l.serviced) & WAKE_POSTS) !== 0 || epoch) {
       l.serviced = pending;
       this.service(cpu, epoch);
     }
@@ -498,7 +500,7 @@ export class Shootdown implements ShootdownPort {
       full ? 0 : request.pages.length,
       flags,
     );
-    this.wakeUp(target, WAKE_EVENT);
+    this.wakeUp(target, WAKE_POST);
     // The target may have stopped after this CPU chose it (a lazy request queued earlier, or a
     // race on worker threads): it will never service the slot, so acknowledge for it. Its
     // `leave` stores LEFT before its last service, this CPU stored SEQ before loading LEFT, so
@@ -509,13 +511,13 @@ export class Shootdown implements ShootdownPort {
   }
 
   /**
-   * True while fewer than `expected` acks have arrived. WAKE's low half counts them modulo 2^16,
-   * and `expected` and the count never differ by more than 2^15 (at most one ack is outstanding
-   * per slot; a lazy CPU waiting at its halt may post and be acked a few more, one per target),
-   * so the difference, taken as a signed 16-bit number (`<< 16` drops the events half), is exact.
+   * True while fewer than `expected` acks have arrived. WAKE's bits 0-7 count them modulo 256,
+   * and `expected` and the count never differ by 128 or more (at most one ack is outstanding per
+   * slot; a lazy CPU waiting at its halt may post and be acked a few more, one per target), so the
+   * difference, taken as a signed 8-bit number (`<< 24` drops the other counters), is exact.
    */
   private acksMissing(l: Local, expected: number): boolean {
-    return (expected - Atomics.load(this.words, l.wakeWord)) << 16 > 0;
+    return (expected - Atomics.load(this.words, l.wakeWord)) << 24 > 0;
   }
 
   /**

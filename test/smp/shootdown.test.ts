@@ -475,7 +475,7 @@ describe('wake-ups (Shootdown.wakeUp)', () => {
     expect(calls).toEqual([]);
   });
 
-  it('the ack count in the low half of WAKE wraps past 2^16 without losing track (66,000 acks)', () => {
+  it('the ack count in WAKE (8 bits) and the request count (12 bits) wrap without losing track (66,000 acks)', () => {
     const rounds = 33_000;
     const s = scenario('wrap')
       .machine({ cpus: 3 })
