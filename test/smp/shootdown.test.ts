@@ -7,9 +7,9 @@
 
 import { describe, expect, it } from 'vitest';
 import { resolveScenario } from '../../src/cli/run.ts';
+import { StepResult } from '../../src/cpu/cpu.ts';
 import { scenario } from '../../src/scenarios/builder.ts';
 import type { Scenario } from '../../src/scenarios/scenario.ts';
-import { StepResult } from '../../src/cpu/cpu.ts';
 import { runDeterministic } from '../../src/smp/hosts/deterministic.ts';
 import { Machine } from '../../src/smp/machine.ts';
 import { decodeEvent, type TraceEvent } from '../../src/trace/events.ts';
