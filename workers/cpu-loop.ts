@@ -33,6 +33,18 @@ export type LoopExit = 'halted' | 'deadlock' | 'attention';
 /** How many spin iterations pass between two looks at the doorbell. */
 const SPIN_ATTENTION_EVERY = 256;
 
+/**
+ * The least share of `spinIterations` a spin phase keeps after spins ran out (1/16: 125 of the
+ * default 2000 polls, about 1 µs here, still above a busy target's 0.7 µs answer).
+ */
+const MIN_SPIN_SHARE = 1 / 16;
+
+/**
+ * Below the full budget, one spin in this many takes the full budget again (when cores are held
+ * by other work, that probe runs out: about 1 µs more per wait on average).
+ */
+const SPIN_PROBE_EVERY = 16;
+
 /** The loop's settings (the host's `CpuTask` carries them). */
 export interface CpuLoopOptions {
   /** `Atomics.load` polls before waiting; 0 when CPUs outnumber cores. */
@@ -93,6 +105,19 @@ export function cpuLoop(
   const sleepIndex = shootdown.sleepIndex(cpu.id);
   const word = (w: number) => controlWord(cpu.id, w);
   const { spinIterations, timeoutMs, waitSliceMs } = options;
+  /**
+   * The polls the next spin phase may take: `spinIterations`, halved after every spin that ran
+   * out, down to MIN_SPIN_SHARE of it, and doubled back after every spin that saw its word
+   * change. Spins run out when another process holds the core of the CPU awaited: on a 2-core
+   * machine shared with other jobs a busy-target shootdown then cost about 18 µs (the full spin,
+   * then a context switch); with the budget at its floor, the spin costs a microsecond or two.
+   * Below the full budget, one spin in SPIN_PROBE_EVERY takes the full budget, to find out
+   * whether the cores are free again.
+   */
+  let spinBudget = spinIterations;
+  const minSpin = Math.ceil(spinIterations * MIN_SPIN_SHARE);
+  /** Spins taken below the full budget (every SPIN_PROBE_EVERY-th takes the full budget). */
+  let probes = 0;
   /** True while the CPU is blocked (its last step returned Blocked and the word has not changed). */
   let waiting = false;
   /** Milliseconds spent waiting in the current blocked episode. */
@@ -155,9 +180,17 @@ export function cpuLoop(
       spun = true;
       // Nothing is published while spinning (STATE stays Running), so the host's doorbell does
       // not notify this CPU: the spin reads the doorbell itself every SPIN_ATTENTION_EVERY polls.
-      for (let i = 0; i < spinIterations; i++) {
+      // Below the full budget, every SPIN_PROBE_EVERY-th spin takes the full budget again: a
+      // CPU awaiting idle targets (which take a wake-up to answer) would otherwise stay at the
+      // floor after one slow wake-up, and pay its own wake-up on every shootdown.
+      const budget =
+        spinBudget < spinIterations && ++probes % SPIN_PROBE_EVERY === 0
+          ? spinIterations
+          : spinBudget;
+      for (let i = 0; i < budget; i++) {
         if (Atomics.load(words, index) !== expected) {
           waiting = false;
+          spinBudget = Math.min(spinIterations, 2 * budget);
           return undefined;
         }
         if (
@@ -167,6 +200,9 @@ export function cpuLoop(
           return 'attention';
         }
       }
+      // The spin ran out: the CPU it waits for is asleep, or not running at all because other
+      // work holds the host's cores, in which case spinning only delays it further.
+      spinBudget = Math.max(minSpin, spinBudget >> 1);
     }
     return sleepUntilChanged(words, index, expected);
   }

@@ -67,9 +67,11 @@ export interface WorkerHostOptions {
   /** A CPU that waits longer than this (milliseconds, time paused excluded) is deadlocked. */
   readonly timeoutMs?: number;
   /**
-   * `Atomics.load` polls of the awaited word before `Atomics.wait`. Applied only when the CPUs do
-   * not outnumber `os.availableParallelism()`; otherwise 0, since a spinner then steals the core
-   * of the CPU it waits for (BASELINES: 2-6 ms per hop when oversubscribed).
+   * `Atomics.load` polls of the awaited word before `Atomics.wait`, at most. Applied only when the
+   * CPUs do not outnumber `os.availableParallelism()`; otherwise 0, since a spinner then steals
+   * the core of the CPU it waits for (BASELINES: 2-6 ms per hop when oversubscribed). A CPU whose
+   * spins run out (other processes hold the cores) halves its next spin, down to 1/16 of this,
+   * and doubles it back after each spin that succeeds (workers/cpu-loop.ts).
    */
   readonly spinIterations?: number;
   /** The longest single `Atomics.wait` (bounds how late a stop is seen if its wake-up is lost). */
