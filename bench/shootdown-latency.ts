@@ -27,6 +27,9 @@
  *   CPU 0 stores its round count to RAM after each round, the main thread samples it every 1 ms,
  *   and the mean round is taken over 40-95% of the program, past the threads' cold start (whose
  *   own mean is printed). Means only, spread across runs; idle rows pause with GAP_LOADS loads.
+ *   A busy target's finite stream ends with a flag store and the end barrier (so it stays in the
+ *   cpumask); the timed window ends where the flag appeared if that was earlier (a loaded machine),
+ *   and the run is stopped once CPU 0 has done its rounds.
  *
  * Every run is checked through the shared mailbox: under sync-ipi the requests posted to each
  * target (`Shootdown.requestsTo`) equal the rounds and CPU 0's acks (`acksTo`) equal rounds x
@@ -47,7 +50,6 @@ import { type Cpu, StepResult } from '../src/cpu/cpu.ts';
 import { scenario } from '../src/scenarios/builder.ts';
 import type { Scenario } from '../src/scenarios/scenario.ts';
 import { runOnWorkers, WORKER_HOST_DEFAULTS, WorkerHost } from '../src/smp/hosts/worker.ts';
-import { ipiLayout } from '../src/smp/ipi.ts';
 import { Machine } from '../src/smp/machine.ts';
 import { rebuildCpu, type SharedMachine, shareMachine } from '../src/smp/shared-machine.ts';
 import { TraceKind } from '../src/trace/record.ts';
@@ -349,13 +351,20 @@ function buildScenario(s: Shape): Scenario {
         for (let i = 0; i < s.gapLoads; i++) p.load(FILLER_PAGE + (i % 512) * 8, 'r1');
         if (s.counter) p.store(COUNTER_PAGE, r + 1, { width: 4 });
       }
-      // Idle targets wait here (a halted CPU leaves the cpumask and gets no IPIs).
-      if (s.load === 'idle') p.barrier('end');
+      // Idle targets wait here (a halted CPU leaves the cpumask and gets no IPIs), and so do
+      // the WorkerHost's busy targets once their stream has run out.
+      if (s.load === 'idle' || s.counter) p.barrier('end');
     });
   for (let t = 0; t < s.targets; t++) {
     b = b.cpu('A', (p) => {
       if (s.load === 'idle') p.barrier('end');
-      else for (let i = 0; i < s.busyLoads; i++) p.load(PAGE + (i % 512) * 8, 'r0');
+      else {
+        for (let i = 0; i < s.busyLoads; i++) p.load(PAGE + (i % 512) * 8, 'r0');
+        // WorkerHost: a busy stream cannot loop, and on a loaded machine it may run out before
+        // CPU 0 is done. It says so (the sampler ends the timed window there) and then waits in
+        // the cpumask, so every round still posts to it.
+        if (s.counter) p.store(COUNTER_PAGE + 4 * (t + 1), 1, { width: 4 }).barrier('end');
+      }
     });
   }
   return b.build();
@@ -570,13 +579,18 @@ interface HostResult {
 }
 
 /** Mean ms per round between the first and the last sample with rounds in [lo, hi] of `rounds`. */
-function slope(samples: readonly (readonly [number, number])[], lo: number, hi: number): number {
+function slope(
+  samples: readonly (readonly [number, number])[],
+  lo: number,
+  hi: number,
+  why = 'make the program longer',
+): number {
   const inside = samples.filter(([, r]) => r >= lo && r <= hi);
   const first = inside[0];
   const last = inside.at(-1);
   if (first === undefined || last === undefined || last[1] - first[1] < 0.5 * (hi - lo)) {
     throw new Error(
-      `WorkerHost: ${inside.length} counter samples between rounds ${lo} and ${hi}: make the program longer`,
+      `WorkerHost: ${inside.length} counter samples between rounds ${lo} and ${hi}: ${why}`,
     );
   }
   return (last[0] - first[0]) / (last[1] - first[1]);
@@ -590,14 +604,21 @@ function slope(samples: readonly (readonly [number, number])[], lo: number, hi: 
 async function hostRun(s: Scenario, shape: Shape, protocol: string): Promise<HostResult> {
   const m = Machine.fromScenario(s, { protocol, trace: false });
   const ram = new Int32Array(m.setup.memory.buffer);
-  const mask = ipiLayout(m.cpus.length, 1).cpumask(0);
-  const words = new Int32Array(m.shootdown.shared().buffer);
   const host = new WorkerHost(m, { trace: false });
+  const rounds = totalRounds(shape);
   const samples: [number, number][] = [[performance.now(), 0]];
+  /** CPU 0's rounds when a busy target's stream was first seen to have run out. */
+  let ranOut = Number.POSITIVE_INFINITY;
   const timer = setInterval(() => {
-    samples.push([performance.now(), Atomics.load(ram, COUNTER_FRAME / 4)]);
-    // CPU 0 leaves every cpumask when it halts.
-    if ((Atomics.load(words, mask) & 1) === 0 && host.phase === 'running') void host.stop();
+    const done = Atomics.load(ram, COUNTER_FRAME / 4);
+    samples.push([performance.now(), done]);
+    // (Under none a busy target receives nothing: one load will do, see hostRow's callers.)
+    if (shape.load === 'busy' && protocol === 'sync-ipi' && ranOut === Number.POSITIVE_INFINITY) {
+      for (let t = 1; t <= shape.targets; t++)
+        if (Atomics.load(ram, COUNTER_FRAME / 4 + t) !== 0) ranOut = done;
+    }
+    // CPU 0 is done (it waits at the end barrier, or halted): busy targets would run on.
+    if (done === rounds && host.phase === 'running') void host.stop();
   }, 1);
   let run: Awaited<ReturnType<WorkerHost['start']>>;
   try {
@@ -609,15 +630,25 @@ async function hostRun(s: Scenario, shape: Shape, protocol: string): Promise<Hos
     throw new Error(`WorkerHost deadlock: ${run.deadlock.waits.join('; ')}`);
   }
   const c0 = run.cpus[0]!;
-  if (c0.end !== 'halted' || c0.state.status !== 'halted') {
-    throw new Error(`WorkerHost: cpu 0 ended ${c0.end} (${c0.state.status})`);
+  const done = Atomics.load(ram, COUNTER_FRAME / 4);
+  if (done !== rounds || c0.state.failure !== undefined) {
+    throw new Error(
+      `WorkerHost: cpu 0 ended ${c0.end} (${c0.state.status}) after ${done} of ${rounds} rounds`,
+    );
   }
-  const rounds = totalRounds(shape);
   checkMailbox(m, protocol, rounds, `WorkerHost ${shape.load} x${shape.targets}`);
   // The cold start counts from the first round done, not from thread startup.
   const started = samples.findIndex(([, r]) => r > 0);
+  const hi = Math.min(WINDOW[1] * rounds, ranOut);
   return {
-    msPerRound: slope(samples, WINDOW[0] * rounds, WINDOW[1] * rounds),
+    msPerRound: slope(
+      samples,
+      WINDOW[0] * rounds,
+      hi,
+      hi < WINDOW[1] * rounds
+        ? `the busy target's ${shape.busyLoads} loads ran out at round ${ranOut} of ${rounds} (this machine is loaded: rerun)`
+        : undefined,
+    ),
     coldMsPerRound: slope(samples.slice(Math.max(0, started - 1)), 0, COLD * rounds),
     startupMs: run.startupMs,
   };
@@ -1055,7 +1086,9 @@ async function main(): Promise<void> {
           (measured - critical).toFixed(0),
           measured > 10 * critical
             ? 'none: the two threads shared a core in this run (see the run medians in Table 1)'
-            : `about ${((2 * (measured - critical)) / (spinRtt * 1000)).toFixed(1)} handoffs of half a spin round trip: the step counter's line (each CPU takes it at every step), the slot's, the ack-cycles line`,
+            : measured < critical
+              ? 'none: the parts above overlap on two cores, or were slowed in this run (see their sync - none)'
+              : `about ${((2 * (measured - critical)) / (spinRtt * 1000)).toFixed(1)} handoffs of half a spin round trip: the step counter's line (each CPU takes it at every step), the slot's, the ack-cycles line`,
         ],
         ...prims.map((p) => [p.name, p.ns.toFixed(1), 'ns per call']),
       ],
