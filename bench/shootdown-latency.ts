@@ -37,8 +37,8 @@
  *
  * Then where the time goes (Table 4: the protocol's compute on one thread, both CPUs stepped in
  * lockstep, plus a few primitives) and the effect of the WorkerHost's `spinIterations` and
- * `waitSliceMs` options (Table 5). About 90 s (`--quick`: about 60 s; `--focus`, only the floors,
- * the 1-target replica rows and Table 4, for iterating on the IPI path: about 20 s).
+ * `waitSliceMs` options (Table 5). About 80 s (`--quick`: about 45 s; `--focus`, only the floors,
+ * the 1-target replica rows and Table 4, for iterating on the IPI path: about 10 s).
  *
  * Run: `npx tsx bench/shootdown-latency.ts [--quick] [--focus] [--runs N]`.
  */
