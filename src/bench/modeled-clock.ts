@@ -32,7 +32,7 @@
 
 import { StepResult } from '../cpu/cpu.ts';
 import type { Deadlock } from '../smp/hosts/deterministic.ts';
-import { CPU_ACKS, CPU_PENDING, ipiLayout, RequestKind } from '../smp/ipi.ts';
+import { REQUEST_LAZY, RequestKind } from '../smp/ipi.ts';
 import type { Machine } from '../smp/machine.ts';
 import { MaintenanceOp, TraceKind } from '../trace/record.ts';
 import type { TraceRecord } from '../trace/ring.ts';
@@ -76,14 +76,11 @@ export function runModeledClock(machine: Machine, options: ModeledClockOptions =
   const invlpgbOnce = options.invlpgbOnce ?? true;
   const cpus = machine.cpus;
   const n = cpus.length;
-  const shared = machine.shootdown.shared();
-  const layout = ipiLayout(n, shared.spaces.length);
-  const words = new Int32Array(shared.buffer);
-  const ackCycles = new Float64Array(shared.ackCycles);
-  const pendingWord = cpus.map((_, j) => layout.cpu(j) + CPU_PENDING);
-  const acksWord = cpus.map((_, j) => layout.cpu(j) + CPU_ACKS);
-  const lastPending = pendingWord.map((w) => Atomics.load(words, w));
-  const lastAcks = acksWord.map((w) => Atomics.load(words, w));
+  // What each step did to the other CPUs is read from its trace records: an IpiSend that is not
+  // lazy posted an interrupt (or an INVLPGB) to its target; an IpiReceive acknowledged its
+  // initiator. (The machine must have its trace on.)
+  const posted = new Uint8Array(n);
+  const acked = new Uint8Array(n);
   const blocked = cpus.map(() => false);
   const sleeping = cpus.map(() => false);
   const arrivals = new Map<number, Float64Array>();
@@ -141,8 +138,12 @@ export function runModeledClock(machine: Machine, options: ModeledClockOptions =
     // What this step did, from its records: broadcasts sent, local invalidations, services.
     let broadcasts = 0;
     let localCost = 0;
+    posted.fill(0);
+    acked.fill(0);
     for (const r of drained.records) {
       records.push(r);
+      if (r.kind === TraceKind.IpiSend && (r.d & REQUEST_LAZY) === 0) posted[r.a] = 1;
+      if (r.kind === TraceKind.IpiReceive) acked[r.a] = 1;
       if (r.kind === TraceKind.IpiSend && (r.d & 2) !== 0) broadcasts++;
       else if (r.kind === TraceKind.Maintenance && r.cpu === pick) {
         if (r.a === MaintenanceOp.Invlpg) localCost += cpu.costs.invlpg;
@@ -153,7 +154,7 @@ export function runModeledClock(machine: Machine, options: ModeledClockOptions =
           r.b === RequestKind.Pages
             ? r.c * (cpu.costs.invlpg + cpu.costs.flushPage)
             : cpu.costs.cr3Write;
-        ackCycles[r.a * n + pick] = ackCycles[r.a * n + pick]! - work;
+        machine.shootdown.shiftAckCycles(r.a, pick, -work);
       }
     }
     if (invlpgbOnce && broadcasts > 1) cpu.cycles -= (broadcasts - 1) * cpu.costs.invlpgb;
@@ -163,20 +164,14 @@ export function runModeledClock(machine: Machine, options: ModeledClockOptions =
     for (let j = 0; j < n; j++) {
       if (j === pick) continue;
       const other = cpus[j]!;
-      const pending = Atomics.load(words, pendingWord[j]!);
-      const acks = Atomics.load(words, acksWord[j]!);
-      if (pending !== lastPending[j]) {
+      if (posted[j] === 1) {
         // Delivery: the request reaches the target at the sender's time.
         if (other.cycles < sentAt) other.cycles = sentAt;
-        lastPending[j] = pending;
-      } else if (sleeping[j] && acks === lastAcks[j] && runnable(j) && other.cycles < now) {
+      } else if (sleeping[j] && acked[j] === 0 && runnable(j) && other.cycles < now) {
         // Idle until woken (a barrier opened): the wait lasted until now.
         other.cycles = now;
       }
-      lastAcks[j] = acks;
     }
-    lastPending[pick] = Atomics.load(words, pendingWord[pick]!);
-    lastAcks[pick] = Atomics.load(words, acksWord[pick]!);
 
     const a = arrivals.get(pick);
     if (a !== undefined && Number.isNaN(a[cpu.pc]!)) a[cpu.pc] = cpu.cycles;

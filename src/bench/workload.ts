@@ -31,7 +31,7 @@ import { type CostModel, cyclesToNs, withCostOverrides } from '../cpu/cost-model
 import { scenario } from '../scenarios/builder.ts';
 import type { Instruction, Register, Scenario } from '../scenarios/scenario.ts';
 import { WorkerHost } from '../smp/hosts/worker.ts';
-import { CPU_PENDING, ipiLayout, RequestKind } from '../smp/ipi.ts';
+import { REQUEST_LAZY, RequestKind } from '../smp/ipi.ts';
 import { Machine } from '../smp/machine.ts';
 import { TraceKind } from '../trace/record.ts';
 import { toCsv } from './csv.ts';
@@ -410,11 +410,12 @@ async function wallWorkload(
   const bad = run.cpus.find((c) => c.state.status !== 'halted');
   if (bad !== undefined)
     throw new Error(`bench workload: worker cpu ${bad.cpu} ${bad.state.status}`);
-  const layout = ipiLayout(machine.cpus.length, machine.scenario.addressSpaces.length);
-  const words = new Int32Array(machine.shootdown.shared().buffer);
+  // Requests that are not lazy, from the trace: interrupts, or INVLPGB under broadcast.
   let posted = 0;
-  for (let c = 0; c < machine.cpus.length; c++)
-    posted += Atomics.load(words, layout.cpu(c) + CPU_PENDING);
+  for (const r of run.records)
+    if (r.kind === TraceKind.IpiSend && (r.d & REQUEST_LAZY) === 0) posted++;
+  if (run.lost > 0)
+    throw new Error(`bench workload: ${run.lost} trace records lost: IPIs uncounted`);
   let hits = 0;
   let misses = 0;
   for (const c of run.cpus) {
@@ -422,7 +423,6 @@ async function wallWorkload(
     misses += c.state.stats.tlbMisses;
   }
   const seconds = run.wallMs / 1000;
-  // PENDING counts every non-lazy request: interrupts, or INVLPGB under broadcast.
   const ipis = v.protocol === 'broadcast' ? 0 : posted;
   return {
     variant: v.name,

@@ -52,7 +52,10 @@ export enum RunState {
   /** Building its CPU, or built and waiting for `start()`. */
   Starting = 0,
   Running = 1,
-  /** Spinning or in `Atomics.wait` on a shared word (see the `WAIT_*` words). */
+  /**
+   * Past its spin phase, in `Atomics.wait` on a shared word (see the `WAIT_*` words). A CPU still
+   * spinning on its word reads `Running`: it polls the doorbell itself (workers/cpu-loop.ts).
+   */
   Blocked = 2,
   /** Parked in its event loop after a `PAUSE` request. */
   Paused = 3,
@@ -171,8 +174,10 @@ export interface CpuOutcome {
   readonly stamps: Int32Array;
   /** Wall-clock milliseconds from `start()` to the end of the loop. */
   readonly wallMs: number;
-  /** Of which spinning or in `Atomics.wait`. */
+  /** Of which waiting past the spin phase, in `Atomics.wait` (the spin phase is not timed). */
   readonly blockedMs: number;
+  /** `Atomics.wait` slices that ran out although their word had changed (0 in a correct run). */
+  readonly missedWakeups: number;
   /** With `end === 'deadlock'`: what the CPU waited for, e.g. `cpu 0 waits at barrier a#0 (1 of 2 arrived)`. */
   readonly deadlock?: string;
 }
@@ -185,7 +190,7 @@ export interface CpuTask {
   readonly port: MessagePort;
   /** `Atomics.load` polls before waiting; 0 when CPUs outnumber cores. */
   readonly spinIterations: number;
-  /** A wait longer than this (excluding time parked) is a deadlock. */
+  /** A wait longer than this (excluding time parked and the spin phase) is a deadlock. */
   readonly timeoutMs: number;
   /** The longest single `Atomics.wait`: bounds how late a stop is seen if its wake-up is lost. */
   readonly waitSliceMs: number;

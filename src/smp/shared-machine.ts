@@ -137,6 +137,8 @@ export interface RebuiltCpu {
   readonly control: Int32Array;
   /** The same `waitBuffers` objects as `shared.waitBuffers` (compare `blockedWords.buffer`). */
   readonly waitBuffers: readonly SharedArrayBuffer[];
+  /** `env.shootdown` as its class: a host that sleeps on a wake word sets its `sleepIndex` word. */
+  readonly shootdown: Shootdown;
 }
 
 /**
@@ -211,5 +213,6 @@ export function rebuildCpu(shared: SharedMachine, id: number): RebuiltCpu {
     scenario,
     control: new Int32Array(shared.control),
     waitBuffers: shared.waitBuffers,
+    shootdown,
   };
 }

@@ -13,11 +13,10 @@ import type { Cpu } from '../cpu/cpu.ts';
 import type { ShootdownPort, SyncPoint } from '../cpu/shootdown-port.ts';
 import { TraceKind } from '../trace/record.ts';
 import {
-  CPU_ACKS,
+  CPU_ACK_CYCLES,
   CPU_LEFT,
-  CPU_PENDING,
+  CPU_SLEEPING,
   CPU_WAKE,
-  CPU_WORDS,
   type IpiLayout,
   ipiLayout,
   MAX_REQUEST_PAGES,
@@ -31,6 +30,10 @@ import {
   SLOT_PAGES,
   SLOT_PCID,
   SLOT_SEQ,
+  WAKE_ACK,
+  WAKE_OTHER,
+  WAKE_POST,
+  WAKE_POSTS,
 } from './ipi.ts';
 
 /** What a protocol does at each decision point. */
@@ -52,30 +55,51 @@ export const PROTOCOL_RULES: Readonly<Record<string, ProtocolRules>> = {
   broadcast: { onFlush: 'ipi', targets: 'all', broadcast: true },
 };
 
+/** The pages of a full-flush request (shared, never written). */
+const NO_PAGES: readonly number[] = Object.freeze([]);
+
 /** A request as the initiator builds it before posting. */
 interface Request {
   kind: RequestKind;
   pcid: number;
-  pages: number[];
+  pages: readonly number[];
   space: number;
+}
+
+/** A lazy request waiting for its slot: its own pages array, which later flushes extend. */
+interface QueuedRequest extends Request {
+  pages: number[];
 }
 
 /** Thread-local bookkeeping of one CPU. */
 interface Local {
-  /** PENDING value last serviced. */
+  /** The CPU's WAKE word when it last serviced its slots (its request count, bits 8-19). */
   serviced: number;
-  /** Index of this CPU's PENDING word (read at every instruction boundary). */
-  readonly pendingWord: number;
-  /** ACKS value at which the current wait completes. */
+  /** Index of this CPU's WAKE word (read at every instruction boundary). */
+  readonly wakeWord: number;
+  /** Acks received (WAKE's bits 0-7 count them, modulo 256) at which the current wait completes. */
   expectAcks: number;
   /** Requests posted so far (acks expected in all). */
   posted: number;
-  /** Slots of the current round, for the modeled completion time. */
-  round: number[];
+  /**
+   * The targets posted to in the current round (bits of CPUs 0-31 and 32-63), for the modeled
+   * completion time and deadlock reports, and how many posts that was (lazy posts may repeat a
+   * target). Two numbers rather than an array: nothing is allocated per round.
+   */
+  roundLo: number;
+  roundHi: number;
+  roundPosts: number;
+  /** The request `flush()` posts, reused (with `onePage`) so that a flush allocates nothing. */
+  readonly request: Request;
+  /** The one-element pages array of `request` for a one-page flush. */
+  readonly onePage: number[];
+  /** The name and index of the address space `flush()` last looked up (CR3 rarely changes). */
+  spaceName: string;
+  spaceIndex: number;
   /** `batched`: the gathered pages, or `full` once the batch needs a full flush. */
   batch: { pages: number[]; full: boolean; space: number; pcid: number } | undefined;
   /** `lazy`: requests per target not yet posted (its slot was busy). */
-  lazyQueue: Map<number, Request>;
+  lazyQueue: Map<number, QueuedRequest>;
   /** `lazy`: frames whose free waits for this CPU's outstanding lazy flushes. */
   heldFrees: number[];
   /** `flush()` calls so far. */
@@ -91,7 +115,6 @@ interface Local {
 /** Everything another thread needs to wrap the same shootdown state (`fromShared`). */
 export interface SharedShootdown {
   readonly buffer: SharedArrayBuffer;
-  readonly ackCycles: SharedArrayBuffer;
   readonly protocol: string;
   readonly cpus: number;
   readonly spaces: readonly string[];
@@ -111,6 +134,15 @@ export class Shootdown implements ShootdownPort {
   /** Thread-local state by CPU id (an array: `poll` runs at every instruction boundary). */
   private readonly local: (Local | undefined)[] = [];
   private readonly lazy: boolean;
+  /**
+   * `service`'s copy of a one-page request's page, reused (remoteInvalidate does not keep it);
+   * longer lists get an array of their own. Never resized: setting an array's length is a
+   * runtime call that measured slower than the allocation it saves.
+   */
+  private readonly onePage: number[] = [0];
+  /** Targets `targetMask` found (CPUs 0-31 and 32-63): scratch, so that no round allocates. */
+  private maskLo = 0;
+  private maskHi = 0;
 
   private constructor(private readonly sharedState: SharedShootdown) {
     const rules = PROTOCOL_RULES[sharedState.protocol];
@@ -121,14 +153,18 @@ export class Shootdown implements ShootdownPort {
     this.protocol = sharedState.protocol;
     this.layout = ipiLayout(sharedState.cpus, sharedState.spaces.length);
     this.words = new Int32Array(sharedState.buffer);
-    this.ackCycles = new Float64Array(sharedState.ackCycles);
+    this.ackCycles = new Float64Array(
+      sharedState.buffer,
+      this.layout.cpu(0) * 4,
+      (sharedState.cpus * this.layout.cpuWords) / 2,
+    );
     this.spaceIndex = new Map(sharedState.spaces.map((s, i) => [s, i]));
     // The wake words are interleaved with the other per-CPU words; expose them through a view
     // whose index is the CPU id only if CPU_WORDS were 1, so keep a dedicated array instead.
     this.wake = new Int32Array(
       sharedState.buffer,
       this.layout.cpu(0) * 4,
-      sharedState.cpus * CPU_WORDS,
+      sharedState.cpus * this.layout.cpuWords,
     );
     this.tableGeneration = new Int32Array(sharedState.buffer, this.layout.tableGeneration * 4, 1);
   }
@@ -138,7 +174,6 @@ export class Shootdown implements ShootdownPort {
     const layout = ipiLayout(cpus, spaces.length);
     return new Shootdown({
       buffer: new SharedArrayBuffer(layout.words * 4),
-      ackCycles: new SharedArrayBuffer(cpus * cpus * 8),
       protocol,
       cpus,
       spaces: [...spaces],
@@ -157,7 +192,17 @@ export class Shootdown implements ShootdownPort {
 
   /** The index into `wake` of a CPU's wake word (CPU_WORDS words per CPU). */
   wakeIndex(cpu: number): number {
-    return cpu * CPU_WORDS + CPU_WAKE;
+    return cpu * this.layout.cpuWords + CPU_WAKE;
+  }
+
+  /**
+   * The index into `wake` of a CPU's SLEEPING word. A host that sleeps in `Atomics.wait` on the
+   * CPU's wake word stores 1 there first and 0 once awake; wakers notify only while it is 1. The
+   * host must store it (seq-cst) before its `Atomics.wait`, whose own comparison of the wake word
+   * then closes the race with a waker (see `wakeUp`).
+   */
+  sleepIndex(cpu: number): number {
+    return cpu * this.layout.cpuWords + CPU_SLEEPING;
   }
 
   private state(cpu: Cpu): Local {
@@ -165,10 +210,16 @@ export class Shootdown implements ShootdownPort {
     if (l === undefined) {
       l = {
         serviced: 0,
-        pendingWord: this.cpuWord(cpu.id, CPU_PENDING),
+        wakeWord: this.cpuWord(cpu.id, CPU_WAKE),
         expectAcks: 0,
         posted: 0,
-        round: [],
+        roundLo: 0,
+        roundHi: 0,
+        roundPosts: 0,
+        request: { kind: RequestKind.Pages, pcid: 0, pages: NO_PAGES, space: 0 },
+        onePage: [0],
+        spaceName: '',
+        spaceIndex: -1,
         batch: undefined,
         lazyQueue: new Map(),
         heldFrees: [],
@@ -187,14 +238,24 @@ export class Shootdown implements ShootdownPort {
   }
 
   wakeAll(): void {
-    for (let cpu = 0; cpu < this.layout.cpus; cpu++) this.wakeUp(cpu);
+    for (let cpu = 0; cpu < this.layout.cpus; cpu++) this.wakeUp(cpu, WAKE_OTHER);
   }
 
-  /** Bumps a CPU's wake word and wakes it if it waits on a worker thread. */
-  private wakeUp(cpu: number): void {
+  /**
+   * Adds `unit` (WAKE_ACK, WAKE_POST or WAKE_OTHER) to a CPU's wake word and, if its host sleeps in
+   * `Atomics.wait`, notifies it. No wake-up is lost (Dekker's pattern, every access seq-cst): the
+   * waker changes WAKE, then loads SLEEPING; the sleeper stores SLEEPING, then compares WAKE inside
+   * `Atomics.wait`. In the single total order, if the waker's load comes before the sleeper's
+   * store, so does its change of WAKE, and the sleeper's comparison sees it and does not sleep;
+   * otherwise the load sees 1 and the notify wakes the sleeper (or precedes its wait, whose
+   * comparison then sees the change).
+   */
+  private wakeUp(cpu: number, unit: number): void {
+    const words = this.words;
     const w = this.cpuWord(cpu, CPU_WAKE);
-    Atomics.add(this.words, w, 1);
-    Atomics.notify(this.words, w);
+    // One write to the CPU's line per handoff (ipi.ts): the count and the wake-up in one add.
+    Atomics.add(words, w, unit);
+    if (Atomics.load(words, w - CPU_WAKE + CPU_SLEEPING) !== 0) Atomics.notify(words, w);
   }
 
   // ---- cpumasks ------------------------------------------------------------------------------
@@ -207,23 +268,34 @@ export class Shootdown implements ShootdownPort {
     else Atomics.and(this.words, w, ~bit);
   }
 
-  /** CPUs that may cache `space` (bits of its cpumask), excluding `self`. */
-  private maskTargets(space: number, self: number): number[] {
-    const out: number[] = [];
-    for (let cpu = 0; cpu < this.layout.cpus; cpu++) {
-      if (cpu === self) continue;
-      const w = Atomics.load(this.words, this.layout.cpumask(space) + (cpu >> 5));
-      if ((w & (1 << (cpu & 31))) !== 0) out.push(cpu);
+  /**
+   * Sets `maskLo`/`maskHi` to the CPUs that may cache `space` (its cpumask), or with `space` -1
+   * to every CPU still in some cpumask (i.e. running: hardware broadcast), excluding `self`.
+   */
+  private targetMask(space: number, self: number): void {
+    const words = this.words;
+    let lo = 0;
+    let hi = 0;
+    const first = Math.max(space, 0);
+    const last = space < 0 ? this.layout.spaces - 1 : space;
+    for (let s = first; s <= last; s++) {
+      const w = this.layout.cpumask(s);
+      // Atomic loads: CPUs join and leave masks concurrently (setMask's OR/AND).
+      lo |= Atomics.load(words, w);
+      hi |= Atomics.load(words, w + 1);
     }
-    return out;
+    if (self < 32) lo &= ~(1 << self);
+    else hi &= ~(1 << (self - 32));
+    this.maskLo = lo;
+    this.maskHi = hi;
   }
 
-  /** Every CPU still in some cpumask (i.e. running), excluding `self`. */
-  private allTargets(self: number): number[] {
-    const out = new Set<number>();
-    for (let s = 0; s < this.layout.spaces; s++)
-      for (const c of this.maskTargets(s, self)) out.add(c);
-    return [...out].sort((a, b) => a - b);
+  /** The CPUs of a (lo, hi) mask in ascending order (cold paths only: it allocates). */
+  private static cpusOf(lo: number, hi: number): number[] {
+    const out: number[] = [];
+    for (let m = lo; m !== 0; m &= m - 1) out.push(31 - Math.clz32(m & -m));
+    for (let m = hi; m !== 0; m &= m - 1) out.push(63 - Math.clz32(m & -m));
+    return out;
   }
 
   start(cpu: Cpu, space: string): void {
@@ -237,6 +309,16 @@ export class Shootdown implements ShootdownPort {
     if (!cpu.pcide && from !== to) this.setMask(this.space(from), cpu.id, false);
   }
 
+  /** The index of the CPU's current address space, cached by name in its `Local`. */
+  private currentSpace(cpu: Cpu, l: Local): number {
+    const name = cpu.addressSpace;
+    if (name !== l.spaceName) {
+      l.spaceIndex = this.space(name);
+      l.spaceName = name;
+    }
+    return l.spaceIndex;
+  }
+
   private space(name: string): number {
     const i = this.spaceIndex.get(name);
     if (i === undefined)
@@ -248,11 +330,14 @@ export class Shootdown implements ShootdownPort {
 
   poll(cpu: Cpu, epoch: boolean): void {
     const l = this.state(cpu);
-    const pending = Atomics.load(this.words, l.pendingWord);
+    // A request posted since the last service changed WAKE's request count (ipi.ts: exact, at
+    // most two per slot arrive between two polls); acks and barrier openings leave it alone (but
+    // for a carry from the ack count now and then: a scan that finds nothing).
+    const pending = Atomics.load(this.words, l.wakeWord);
     // A CPU waiting at its halt has reached that epoch boundary: it applies lazy requests as
     // they come, or two halting lazy initiators would each wait for the other's epoch forever.
     if (l.halting) epoch = true;
-    if (pending !== l.serviced || epoch) {
+    if (((pending ^ l.serviced) & WAKE_POSTS) !== 0 || epoch) {
       l.serviced = pending;
       this.service(cpu, epoch);
     }
@@ -272,32 +357,42 @@ export class Shootdown implements ShootdownPort {
       if ((flags & REQUEST_LAZY) !== 0 && !epoch) continue;
       const kind = words[base + SLOT_KIND]! as RequestKind;
       const pcid = words[base + SLOT_PCID]!;
-      const pages: number[] = [];
-      if (kind === RequestKind.Pages) {
-        const count = words[base + SLOT_COUNT]!;
+      const count = kind === RequestKind.Pages ? words[base + SLOT_COUNT]! : 0;
+      let pages: readonly number[] = NO_PAGES;
+      if (count > 0) {
+        const list = count === 1 ? this.onePage : new Array<number>(count);
         for (let i = 0; i < count; i++) {
           const lo = words[base + SLOT_PAGES + 2 * i]! >>> 0;
           const hi = words[base + SLOT_PAGES + 2 * i + 1]!;
-          pages.push(hi * 4294967296 + lo);
+          list[i] = hi * 4294967296 + lo;
         }
+        pages = list;
       }
       cpu.remoteInvalidate(from, kind, pcid, pages, (flags & REQUEST_BROADCAST) !== 0);
-      this.ackCycles[from * this.layout.cpus + cpu.id] = cpu.cycles;
-      this.acknowledge(from, base, seq);
+      this.acknowledge(from, cpu.id, base, seq, cpu.cycles);
     }
   }
 
   /**
    * The ack: the slot is free again, the initiator counts it and wakes. A compare-exchange from
    * the slot's previous ACK, so that of the target and an initiator acknowledging for a stopped
-   * target (`post`) exactly one counts it.
+   * target (`post`) exactly one counts it. `cycles` is the target's modeled time, or -1 from the
+   * initiator (the slot keeps its last ack time).
    */
-  private acknowledge(initiator: number, base: number, seq: number): void {
+  private acknowledge(
+    initiator: number,
+    target: number,
+    base: number,
+    seq: number,
+    cycles: number,
+  ): void {
     const words = this.words;
     const before = (seq - 1) | 0;
     if (Atomics.compareExchange(words, base + SLOT_ACK, before, seq) !== before) return;
-    Atomics.add(words, this.cpuWord(initiator, CPU_ACKS), 1);
-    this.wakeUp(initiator);
+    // Next to the initiator's WAKE and right before its add (ipi.ts): the initiator reads it once
+    // it sees the ack (the add below publishes this plain store).
+    if (cycles >= 0) this.ackCycles[this.ackCyclesIndex(initiator, target)] = cycles;
+    this.wakeUp(initiator, WAKE_ACK);
   }
 
   // ---- initiator side ------------------------------------------------------------------------
@@ -311,19 +406,19 @@ export class Shootdown implements ShootdownPort {
       this.markCoherent(cpu, l, l.flushes);
       return false;
     }
-    const space = this.space(cpu.addressSpace);
-    const request: Request =
-      page < 0
-        ? { kind: RequestKind.Full, pcid: cpu.cr3Pcid, pages: [], space }
-        : { kind: RequestKind.Pages, pcid: cpu.cr3Pcid, pages: [page], space };
+    const space = this.currentSpace(cpu, l);
+    const request = l.request;
+    request.kind = page < 0 ? RequestKind.Full : RequestKind.Pages;
+    request.pcid = cpu.cr3Pcid;
+    if (page >= 0) {
+      l.onePage[0] = page;
+      request.pages = l.onePage;
+    } else request.pages = NO_PAGES;
+    request.space = space;
     switch (rules.onFlush) {
       case 'ipi':
-        return this.sendRound(
-          cpu,
-          l,
-          request,
-          rules.targets === 'all' ? this.allTargets(cpu.id) : this.maskTargets(space, cpu.id),
-        );
+        this.targetMask(rules.targets === 'all' ? -1 : space, cpu.id);
+        return this.sendRound(cpu, l, request, this.maskLo, this.maskHi);
       case 'batch': {
         // Gather; the batch goes out at the next sync point (scenario spec, `batched`).
         const b = l.batch ?? { pages: [], full: false, space, pcid: cpu.cr3Pcid };
@@ -333,28 +428,32 @@ export class Shootdown implements ShootdownPort {
         return false;
       }
       case 'lazy':
-        for (const target of this.maskTargets(space, cpu.id)) this.queueLazy(l, target, request);
+        this.targetMask(space, cpu.id);
+        for (const target of Shootdown.cpusOf(this.maskLo, this.maskHi))
+          this.queueLazy(l, target, request);
         this.progressLazy(cpu, l);
         return false;
     }
   }
 
-  /** Posts `request` to every target; returns true if there are acks to wait for. */
-  private sendRound(
-    cpu: Cpu,
-    l: Local,
-    request: Request,
-    targets: readonly number[],
-    flags = 0,
-  ): boolean {
-    l.round = [];
+  /**
+   * Posts `request` to every target of the mask (lo: CPUs 0-31, hi: 32-63), in ascending order;
+   * returns true if there are acks to wait for.
+   */
+  private sendRound(cpu: Cpu, l: Local, request: Request, lo: number, hi: number): boolean {
+    l.roundLo = 0;
+    l.roundHi = 0;
+    l.roundPosts = 0;
     l.roundCovers = l.flushes;
-    for (const target of targets)
-      this.post(cpu, l, target, request, flags | (this.rules.broadcast ? REQUEST_BROADCAST : 0));
+    const flags = this.rules.broadcast ? REQUEST_BROADCAST : 0;
+    for (let m = lo; m !== 0; m &= m - 1)
+      this.post(cpu, l, 31 - Math.clz32(m & -m), request, flags);
+    for (let m = hi; m !== 0; m &= m - 1)
+      this.post(cpu, l, 63 - Math.clz32(m & -m), request, flags);
     l.expectAcks = l.posted;
     // Nobody else may cache the space: the round is complete as it starts.
-    if (targets.length === 0) this.markCoherent(cpu, l, l.roundCovers);
-    return targets.length > 0;
+    if (lo === 0 && hi === 0) this.markCoherent(cpu, l, l.roundCovers);
+    return lo !== 0 || hi !== 0;
   }
 
   /**
@@ -380,16 +479,20 @@ export class Shootdown implements ShootdownPort {
     words[base + SLOT_FLAGS] = flags;
     words[base + SLOT_COUNT] = full ? 0 : request.pages.length;
     if (!full) {
-      request.pages.forEach((p, i) => {
+      const pages = request.pages;
+      for (let i = 0; i < pages.length; i++) {
+        const p = pages[i]!;
         words[base + SLOT_PAGES + 2 * i] = (p % 4294967296) | 0;
         words[base + SLOT_PAGES + 2 * i + 1] = Math.floor(p / 4294967296);
-      });
+      }
     }
     const seq = (Atomics.load(words, base + SLOT_SEQ) + 1) | 0;
     // Publishes the fields above: the target loads SEQ with Atomics before reading them.
     Atomics.store(words, base + SLOT_SEQ, seq);
     l.posted++;
-    l.round.push(cpu.id * this.layout.cpus + target);
+    if (target < 32) l.roundLo |= 1 << target;
+    else l.roundHi |= 1 << (target - 32);
+    l.roundPosts++;
     cpu.emit(
       TraceKind.IpiSend,
       target,
@@ -397,26 +500,68 @@ export class Shootdown implements ShootdownPort {
       full ? 0 : request.pages.length,
       flags,
     );
-    if ((flags & REQUEST_LAZY) === 0) Atomics.add(words, this.cpuWord(target, CPU_PENDING), 1);
-    this.wakeUp(target);
+    this.wakeUp(target, WAKE_POST);
     // The target may have stopped after this CPU chose it (a lazy request queued earlier, or a
     // race on worker threads): it will never service the slot, so acknowledge for it. Its
     // `leave` stores LEFT before its last service, this CPU stored SEQ before loading LEFT, so
     // (all seq-cst) at least one of the two sees the other's write.
     if (Atomics.load(words, this.cpuWord(target, CPU_LEFT)) === 1)
-      this.acknowledge(cpu.id, base, seq);
+      this.acknowledge(cpu.id, target, base, seq, -1);
     cpu.cycles += this.rules.broadcast ? cpu.costs.invlpgb : cpu.costs.ipiSend;
+  }
+
+  /**
+   * True while fewer than `expected` acks have arrived. WAKE's bits 0-7 count them modulo 256,
+   * and `expected` and the count never differ by 128 or more (at most one ack is outstanding per
+   * slot; a lazy CPU waiting at its halt may post and be acked a few more, one per target), so the
+   * difference, taken as a signed 8-bit number (`<< 24` drops the other counters), is exact.
+   */
+  private acksMissing(l: Local, expected: number): boolean {
+    return (expected - Atomics.load(this.words, l.wakeWord)) << 24 > 0;
+  }
+
+  /**
+   * Requests posted to `cpu` so far (every slot's SEQ summed: exact, unlike WAKE's event count),
+   * lazy ones included. For checks and benchmarks, not a hot path.
+   */
+  requestsTo(cpu: number): number {
+    let n = 0;
+    for (let from = 0; from < this.layout.cpus; from++)
+      if (from !== cpu) n += Atomics.load(this.words, this.layout.slot(from, cpu) + SLOT_SEQ);
+    return n;
+  }
+
+  /** Acks `cpu` received as an initiator so far (its slots' ACKs summed). Not a hot path. */
+  acksTo(cpu: number): number {
+    let n = 0;
+    for (let target = 0; target < this.layout.cpus; target++)
+      if (target !== cpu) n += Atomics.load(this.words, this.layout.slot(cpu, target) + SLOT_ACK);
+    return n;
+  }
+
+  /**
+   * Moves `target`'s recorded ack time of `initiator`'s last request by `delta` modeled cycles.
+   * For the modeled-clock host's early-acknowledgement ablation (src/bench/modeled-clock.ts),
+   * which stamps an ack before the target's invalidation; not a hot path.
+   */
+  shiftAckCycles(initiator: number, target: number, delta: number): void {
+    this.ackCycles[this.ackCyclesIndex(initiator, target)] += delta;
+  }
+
+  /** Index into `ackCycles` of `target`'s last ack time of `initiator`'s slot. */
+  private ackCyclesIndex(initiator: number, target: number): number {
+    return (initiator * this.layout.cpuWords + CPU_ACK_CYCLES) / 2 + target;
   }
 
   waiting(cpu: Cpu): boolean {
     const l = this.state(cpu);
-    return Atomics.load(this.words, this.cpuWord(cpu.id, CPU_ACKS)) < l.expectAcks;
+    return this.acksMissing(l, l.expectAcks);
   }
 
   unacknowledged(cpu: Cpu): number[] {
     const out: number[] = [];
-    for (const slot of this.state(cpu).round) {
-      const target = slot % this.layout.cpus;
+    const l = this.state(cpu);
+    for (const target of Shootdown.cpusOf(l.roundLo, l.roundHi)) {
       const base = this.layout.slot(cpu.id, target);
       if (Atomics.load(this.words, base + SLOT_SEQ) !== Atomics.load(this.words, base + SLOT_ACK))
         out.push(target);
@@ -429,10 +574,16 @@ export class Shootdown implements ShootdownPort {
     // slept until then), plus the completion cost (TLBSYNC for broadcast).
     const l = this.state(cpu);
     let latest = cpu.cycles;
-    for (const slot of l.round) latest = Math.max(latest, this.ackCycles[slot]!);
+    const row = this.ackCyclesIndex(cpu.id, 0);
+    for (let m = l.roundLo; m !== 0; m &= m - 1)
+      latest = Math.max(latest, this.ackCycles[row + 31 - Math.clz32(m & -m)]!);
+    for (let m = l.roundHi; m !== 0; m &= m - 1)
+      latest = Math.max(latest, this.ackCycles[row + 63 - Math.clz32(m & -m)]!);
     cpu.cycles = latest + (this.rules.broadcast ? cpu.costs.tlbsync : cpu.costs.ipiAck);
-    cpu.emit(TraceKind.ShootdownDone, l.round.length, cpu.cycles, 0, 0);
-    l.round = [];
+    cpu.emit(TraceKind.ShootdownDone, l.roundPosts, cpu.cycles, 0, 0);
+    l.roundLo = 0;
+    l.roundHi = 0;
+    l.roundPosts = 0;
     // A lazy CPU's coherence point is its queue draining (progressLazy), not a round's end.
     if (this.rules.onFlush !== 'lazy') this.markCoherent(cpu, l, l.roundCovers);
   }
@@ -448,7 +599,8 @@ export class Shootdown implements ShootdownPort {
         pages: b.pages,
         space: b.space,
       };
-      return this.sendRound(cpu, l, request, this.maskTargets(b.space, cpu.id));
+      this.targetMask(b.space, cpu.id);
+      return this.sendRound(cpu, l, request, this.maskLo, this.maskHi);
     }
     if (this.rules.onFlush === 'lazy' && point === 'halt') {
       // A halting CPU waits for its lazy flushes' coherence point so that held frees happen.
@@ -456,7 +608,7 @@ export class Shootdown implements ShootdownPort {
       this.service(cpu, true);
       this.progressLazy(cpu, l);
       l.expectAcks = l.posted;
-      return this.lazyOutstanding(cpu, l);
+      return this.lazyOutstanding(l);
     }
     return false;
   }
@@ -464,7 +616,7 @@ export class Shootdown implements ShootdownPort {
   holdFree(cpu: Cpu, frame: number): boolean {
     if (this.rules.onFlush !== 'lazy') return false;
     const l = this.state(cpu);
-    if (!this.lazyOutstanding(cpu, l)) return false;
+    if (!this.lazyOutstanding(l)) return false;
     // LATR: the free waits for the coherence point of this CPU's outstanding lazy flushes.
     l.heldFrees.push(frame);
     return true;
@@ -501,18 +653,15 @@ export class Shootdown implements ShootdownPort {
       l.lazyQueue.delete(target);
       this.post(cpu, l, target, request, REQUEST_LAZY);
     }
-    if (l.coherent < l.flushes && !this.lazyOutstanding(cpu, l))
-      this.markCoherent(cpu, l, l.flushes);
-    if (l.heldFrees.length > 0 && !this.lazyOutstanding(cpu, l)) {
+    if (l.coherent < l.flushes && !this.lazyOutstanding(l)) this.markCoherent(cpu, l, l.flushes);
+    if (l.heldFrees.length > 0 && !this.lazyOutstanding(l)) {
       const frames = l.heldFrees;
       l.heldFrees = [];
       for (const f of frames) cpu.freeFrameNow(f);
     }
   }
 
-  private lazyOutstanding(cpu: Cpu, l: Local): boolean {
-    return (
-      l.lazyQueue.size > 0 || Atomics.load(this.words, this.cpuWord(cpu.id, CPU_ACKS)) < l.posted
-    );
+  private lazyOutstanding(l: Local): boolean {
+    return l.lazyQueue.size > 0 || this.acksMissing(l, l.posted);
   }
 }

@@ -1,11 +1,13 @@
 /**
  * The shootdown protocols on the deterministic host, each against its definition in the scenario
  * spec: when remote TLB entries disappear relative to `flush()`, what is sent when, and that two
- * CPUs shooting each other down never deadlock.
+ * CPUs shooting each other down never deadlock; and that wakers notify only sleeping CPUs, and the
+ * ack count a wake word carries survives its 16-bit wrap.
  */
 
 import { describe, expect, it } from 'vitest';
 import { resolveScenario } from '../../src/cli/run.ts';
+import { StepResult } from '../../src/cpu/cpu.ts';
 import { scenario } from '../../src/scenarios/builder.ts';
 import type { Scenario } from '../../src/scenarios/scenario.ts';
 import { runDeterministic } from '../../src/smp/hosts/deterministic.ts';
@@ -380,5 +382,131 @@ describe('a request posted to a CPU that has stopped', () => {
       expect(result.deadlock, `seed ${seed}`).toBeUndefined();
       expect(machine.cpus.every((c) => c.halted)).toBe(true);
     }
+  });
+});
+
+describe('modeled completion time (sync-ipi)', () => {
+  /** CPU 0: `lead` loads, then update_flags + flush of PAGE; CPU 1: `lead1` loads, then more. */
+  function timed(lead0: number, lead1: number): Scenario {
+    return scenario('timed')
+      .machine({ cpus: 2 })
+      .addressSpace('A', (as) => as.map4k(PAGE, 0x20_0000, 'PRESENT|WRITABLE'))
+      .cpu('A', (p) => {
+        for (let i = 0; i < lead0; i++) p.load(PAGE, 'r0');
+        p.updateFlags('4KiB', PAGE, 'PRESENT').flush();
+      })
+      .cpu('A', (p) => {
+        for (let i = 0; i < lead1 + 4; i++) p.load(PAGE, 'r0');
+      })
+      .build();
+  }
+
+  for (const [lead0, lead1, ahead] of [
+    [0, 400, 'the target'],
+    [400, 0, 'the initiator'],
+  ] as const) {
+    it(`the initiator's clock becomes max(its own, the target's ack time) + ipiAck (${ahead} ahead)`, () => {
+      const machine = Machine.fromScenario(timed(lead0, lead1), { protocol: 'sync-ipi' });
+      const [c0, c1] = [machine.cpus[0]!, machine.cpus[1]!];
+      let now = 0;
+      const step = (c: typeof c0) => {
+        c.now = now++;
+        return c.step();
+      };
+      for (let i = 0; i < lead1; i++) step(c1);
+      for (let i = 0; i < lead0 + 1; i++) step(c0); // ... and update_flags
+      expect(step(c0)).toBe(StepResult.Blocked); // the flush posts and waits
+      const before = c0.cycles;
+      const targetBefore = c1.cycles;
+      step(c1); // services the IPI at its instruction boundary, then loads
+      const ackTime = targetBefore + c1.costs.invlpg + c1.costs.flushPage + c1.costs.ipiReceive;
+      expect(step(c0)).toBe(StepResult.Ran);
+      expect(c0.cycles).toBe(Math.max(before, ackTime) + c0.costs.ipiAck);
+      expect(ahead === 'the target' ? ackTime > before : before > ackTime).toBe(true);
+    });
+  }
+});
+
+describe('wake-ups (Shootdown.wakeUp)', () => {
+  /** CPU 0 flushes a page CPUs 1 and 2 cache, twice, then all meet at a barrier. */
+  function threeCpus(): Scenario {
+    return scenario('wake-ups')
+      .machine({ cpus: 3 })
+      .addressSpace('A', (as) => as.map4k(PAGE, 0x20_0000, 'PRESENT|WRITABLE'))
+      .cpu('A', (p) =>
+        p
+          .load(PAGE, 'r0')
+          .barrier('cached')
+          .updateFlags('4KiB', PAGE, 'PRESENT')
+          .flush()
+          .updateFlags('4KiB', PAGE, 'PRESENT|WRITABLE')
+          .flush()
+          .barrier('done'),
+      )
+      .cpu('A', (p) => p.load(PAGE, 'r0').barrier('cached').barrier('done'))
+      .cpu('A', (p) => p.load(PAGE, 'r0').barrier('cached').barrier('done'))
+      .build();
+  }
+
+  /** The indices (into `wake`) that `Atomics.notify` was called on during `body`. */
+  function notified(machine: Machine, body: () => void): number[] {
+    const wake = machine.shootdown.wake;
+    const calls: number[] = [];
+    const original = Atomics.notify;
+    Atomics.notify = ((typed: Int32Array, index: number, count?: number) => {
+      if (typed.buffer === wake.buffer) calls.push(index - wake.byteOffset / 4);
+      return original(typed, index, count);
+    }) as typeof Atomics.notify;
+    try {
+      body();
+    } finally {
+      Atomics.notify = original;
+    }
+    return calls;
+  }
+
+  it('does not notify a CPU whose host is not asleep (the deterministic host never sleeps)', () => {
+    const machine = Machine.fromScenario(threeCpus(), { protocol: 'sync-ipi' });
+    const calls = notified(machine, () => {
+      const result = runDeterministic(machine, { seed: 3 });
+      expect(result.deadlock).toBeUndefined();
+    });
+    expect(machine.cpus.every((c) => c.status === 'halted')).toBe(true);
+    expect(calls).toEqual([]);
+  });
+
+  it('the ack count in WAKE (8 bits) and the request count (12 bits) wrap without losing track (66,000 acks)', () => {
+    const rounds = 33_000;
+    const s = scenario('wrap')
+      .machine({ cpus: 3 })
+      .addressSpace('A', (as) => as.map4k(PAGE, 0x20_0000, 'PRESENT|WRITABLE'))
+      .cpu('A', (p) => {
+        for (let r = 0; r < rounds; r++)
+          p.updateFlags('4KiB', PAGE, r % 2 === 0 ? 'PRESENT' : 'PRESENT|WRITABLE').flush();
+        p.barrier('end');
+      })
+      .cpu('A', (p) => p.barrier('end'))
+      .cpu('A', (p) => p.barrier('end'))
+      .build();
+    const machine = Machine.fromScenario(s, { protocol: 'sync-ipi', trace: false });
+    const result = runDeterministic(machine, { seed: 1, maxSteps: 10_000_000 });
+    expect(result.deadlock).toBeUndefined();
+    expect(machine.cpus.every((c) => c.status === 'halted')).toBe(true);
+    expect(machine.shootdown.acksTo(0)).toBe(2 * rounds);
+    expect(machine.shootdown.requestsTo(1)).toBe(rounds);
+    // Each flush completed only after both acks: CPU 0 blocked once per round at least.
+    expect(result.steps).toBeGreaterThan(3 * rounds);
+  });
+
+  it('notifies exactly the CPUs whose SLEEPING word is set, on their wake word', () => {
+    const machine = Machine.fromScenario(threeCpus(), { protocol: 'sync-ipi' });
+    const sd = machine.shootdown;
+    const wake = sd.wake;
+    // CPU 2's host announces that it sleeps (as workers/cpu-loop.ts does before Atomics.wait).
+    Atomics.store(wake, sd.sleepIndex(2), 1);
+    const calls = notified(machine, () => runDeterministic(machine, { seed: 3 }));
+    expect(calls.length).toBeGreaterThanOrEqual(3); // two IPIs and the barriers' wakeAll
+    expect(new Set(calls)).toEqual(new Set([sd.wakeIndex(2)]));
+    expect(sd.sleepIndex(2)).not.toBe(sd.wakeIndex(2));
   });
 });

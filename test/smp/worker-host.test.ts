@@ -2,7 +2,8 @@
  * Tests of the worker-thread host (src/smp/hosts/worker.ts, workers/cpu-worker.ts): one thread per
  * CPU gives the deterministic host's observable results on race-free scenarios; barriers work
  * across real threads (oversubscribed, so through Atomics.wait); 64 threads boot and end; a
- * deadlock is reported by CPU number within the timeout; a worker that throws rejects the run and
+ * deadlock is reported by CPU number within the timeout; no wake-up is lost when CPUs sleep at
+ * once (no spinning); a worker that throws rejects the run and
  * leaves no thread; stop(), pause/resume and inspect work on blocked CPUs. Every run is bounded by
  * small timeouts, so a failure here is a failed test, never a hang.
  */
@@ -148,6 +149,47 @@ describe('runOnWorkers: the same results as the deterministic host', () => {
     expect(run.deadlock).toBeUndefined();
     expect(host.liveThreads).toBe(0);
     expect(host.phase).toBe('done');
+  });
+});
+
+describe('runOnWorkers: no wake-up is lost', () => {
+  it('CPUs that never spin: every IPI and every ack wakes its sleeping CPU (no slice runs out)', async () => {
+    // spinIterations 0: every blocked step sleeps in Atomics.wait at once, so each IPI must
+    // notify its idle target and each ack the initiator (Shootdown.wakeUp skips the notify unless
+    // SLEEPING is set). A lost wake-up would sleep out its whole slice: counted in missedWakeups.
+    const rounds = 40;
+    let b = scenario('sleepers')
+      .machine({ cpus: 3 })
+      .addressSpace('A', (as) => as.map4k(PAGE, 0x20_0000, 'PRESENT|WRITABLE'))
+      .cpu('A', (p) => {
+        for (let r = 0; r < rounds; r++)
+          p.updateFlags('4KiB', PAGE, r % 2 === 0 ? 'PRESENT' : 'PRESENT|WRITABLE').flush();
+        p.barrier('end');
+      });
+    // CPU 2 also shoots CPU 0 and CPU 1 down, so initiators sleep while they are targets.
+    b = b.cpu('A', (p) => p.barrier('end'));
+    b = b.cpu('A', (p) => {
+      for (let r = 0; r < 10; r++) p.updateFlags('4KiB', PAGE, 'PRESENT|WRITABLE').flush();
+      p.barrier('end');
+    });
+    const machine = Machine.fromScenario(b.build(), { protocol: 'sync-ipi' });
+    const run = await runOnWorkers(machine, {
+      spinIterations: 0,
+      timeoutMs: 5000,
+      waitSliceMs: 250,
+      trace: false,
+    });
+    expect(run.deadlock).toBeUndefined();
+    expect(run.cpus.map((c) => c.end)).toEqual(['halted', 'halted', 'halted']);
+    expect(run.spinIterations).toBe(0);
+    expect(run.cpus.map((c) => c.missedWakeups)).toEqual([0, 0, 0]);
+    // Every request was acknowledged: CPU 0 sent rounds x 2, CPU 2 sent 10 x 2.
+    expect(machine.shootdown.acksTo(0)).toBe(rounds * 2);
+    expect(machine.shootdown.acksTo(2)).toBe(10 * 2);
+    expect(machine.shootdown.requestsTo(1)).toBe(rounds + 10);
+    // Nobody is left marked asleep.
+    for (let cpu = 0; cpu < 3; cpu++)
+      expect(Atomics.load(machine.shootdown.wake, machine.shootdown.sleepIndex(cpu))).toBe(0);
   });
 });
 

@@ -67,9 +67,11 @@ export interface WorkerHostOptions {
   /** A CPU that waits longer than this (milliseconds, time paused excluded) is deadlocked. */
   readonly timeoutMs?: number;
   /**
-   * `Atomics.load` polls of the awaited word before `Atomics.wait`. Applied only when the CPUs do
-   * not outnumber `os.availableParallelism()`; otherwise 0, since a spinner then steals the core
-   * of the CPU it waits for (BASELINES: 2-6 ms per hop when oversubscribed).
+   * `Atomics.load` polls of the awaited word before `Atomics.wait`, at most. Applied only when the
+   * CPUs do not outnumber `os.availableParallelism()`; otherwise 0, since a spinner then steals
+   * the core of the CPU it waits for (BASELINES: 2-6 ms per hop when oversubscribed). A CPU whose
+   * spins run out (other processes hold the cores) halves its next spin, down to 1/16 of this,
+   * and doubles it back after each spin that succeeds (workers/cpu-loop.ts).
    */
   readonly spinIterations?: number;
   /** The longest single `Atomics.wait` (bounds how late a stop is seen if its wake-up is lost). */
@@ -94,10 +96,18 @@ export interface WorkerCpuRun {
   readonly state: CpuSnapshot;
   /** Wall-clock milliseconds from `start()` to the end of its loop. */
   readonly wallMs: number;
-  /** Of which spinning or in `Atomics.wait`. */
+  /**
+   * Of which waiting in `Atomics.wait` past the spin phase (the spin phase, at most
+   * `spinIterations` polls per wait, is not timed: its clock reads would sit on every IPI's path).
+   */
   readonly blockedMs: number;
   /** `step()` calls it made. */
   readonly steps: number;
+  /**
+   * Waits that ended only when their `waitSliceMs` slice ran out, the awaited word having
+   * changed meanwhile: wake-ups whose notify never came. 0 in a correct run.
+   */
+  readonly missedWakeups: number;
 }
 
 /**
@@ -431,6 +441,7 @@ export class WorkerHost {
         state: o.final,
         wallMs: o.wallMs,
         blockedMs: o.blockedMs,
+        missedWakeups: o.missedWakeups,
         steps: o.stamps.length,
       })),
       wallMs: tEnd - tStart,
@@ -533,7 +544,8 @@ export class WorkerHost {
     const c = this.control;
     Atomics.add(c, controlWord(cpu, ATTENTION), 1);
     // Read after the doorbell: a CPU that published its wait before we rang is woken here; one
-    // that publishes it later sees the doorbell before it waits.
+    // that publishes it later sees the doorbell before it waits, and one still spinning (STATE
+    // Running) polls the doorbell itself.
     if (Atomics.load(c, controlWord(cpu, STATE)) !== RunState.Blocked) return;
     const buffer = this.waitViews[Atomics.load(c, controlWord(cpu, WAIT_BUFFER))];
     if (buffer !== undefined) Atomics.notify(buffer, Atomics.load(c, controlWord(cpu, WAIT_INDEX)));
