@@ -329,7 +329,8 @@ function modeledWorkload(
         break;
       case TraceKind.IpiReceive:
         targetCycles +=
-          (r.d === 1 ? 0 : costs.ipiReceive) +
+          // Interrupt entry and exit for an IPI only (d: 0 IPI, 1 broadcast, 2 lazy).
+          (r.d === 0 ? costs.ipiReceive : 0) +
           (r.b === RequestKind.Pages ? r.c * (costs.invlpg + costs.flushPage) : costs.cr3Write);
         break;
       case TraceKind.Stale:

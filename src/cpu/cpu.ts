@@ -738,13 +738,15 @@ export class Cpu {
   /**
    * Applies an invalidation request from `initiator` (called by the shootdown port while this CPU
    * services its mailbox): `invlpg` each page for `pcid`, or drop every non-global entry of it.
+   * `delivery`: by IPI (interrupt entry and exit charged), by hardware broadcast (INVLPGB: no
+   * interrupt), or lazily at an epoch boundary (LATR: the CPU applies it on its own, no interrupt).
    */
   remoteInvalidate(
     initiator: number,
     kind: 1 | 2,
     pcid: number,
     pages: readonly number[],
-    broadcast: boolean,
+    delivery: 'ipi' | 'broadcast' | 'lazy',
   ): void {
     this.evictReason = EvictReason.Shootdown;
     if (kind === 1) {
@@ -755,9 +757,16 @@ export class Cpu {
       this.tlb.flushNonGlobal(this.pcide ? pcid : undefined, this.evictHook);
       this.cycles += this.costs.cr3Write;
     }
-    // A hardware broadcast does not interrupt the CPU; an IPI costs interrupt entry and exit.
-    if (!broadcast) this.cycles += this.costs.ipiReceive;
-    this.record(TraceKind.IpiReceive, initiator, kind, pages.length, broadcast ? 1 : 0);
+    // Only an IPI interrupts the CPU: interrupt entry and exit. A broadcast is done by hardware,
+    // a lazy request by the CPU itself at an epoch boundary.
+    if (delivery === 'ipi') this.cycles += this.costs.ipiReceive;
+    this.record(
+      TraceKind.IpiReceive,
+      initiator,
+      kind,
+      pages.length,
+      delivery === 'broadcast' ? 1 : delivery === 'lazy' ? 2 : 0,
+    );
   }
 
   /** Returns a frame held by a lazy protocol to the allocator, now that it is safe. */

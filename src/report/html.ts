@@ -317,7 +317,8 @@ function describeEvent(
     }
     case 'ipi-receive': {
       const what = e.full ? 'full flush' : plural(e.pages, 'page');
-      return ['ipi', `${e.broadcast ? 'INVLPGB' : 'IPI'} from cpu${e.initiator}: ${what}, acked`];
+      const how = e.broadcast ? 'INVLPGB' : e.lazy ? 'lazy request' : 'IPI';
+      return ['ipi', `${how} from cpu${e.initiator}: ${what}, acked`];
     }
     case 'shootdown-done':
       return ['ack', `shootdown done: ${plural(e.acks, 'ack')}`];

@@ -131,7 +131,8 @@ function describe(r: TraceRecord, scenario: Scenario): string[] {
     }
     case TraceKind.IpiReceive: {
       const what = r.b === 2 ? 'full flush' : `${r.c} page${r.c === 1 ? '' : 's'}`;
-      return [`  ${r.d ? 'INVLPGB' : 'IPI'} from cpu${r.a}: ${what}, acked`];
+      const how = r.d === 1 ? 'INVLPGB' : r.d === 2 ? 'lazy request' : 'IPI';
+      return [`  ${how} from cpu${r.a}: ${what}, acked`];
     }
     case TraceKind.Stale: {
       const what =

@@ -368,7 +368,17 @@ export class Shootdown implements ShootdownPort {
         }
         pages = list;
       }
-      cpu.remoteInvalidate(from, kind, pcid, pages, (flags & REQUEST_BROADCAST) !== 0);
+      cpu.remoteInvalidate(
+        from,
+        kind,
+        pcid,
+        pages,
+        (flags & REQUEST_BROADCAST) !== 0
+          ? 'broadcast'
+          : (flags & REQUEST_LAZY) !== 0
+            ? 'lazy'
+            : 'ipi',
+      );
       this.acknowledge(from, cpu.id, base, seq, cpu.cycles);
     }
   }

@@ -117,6 +117,8 @@ export type TraceEvent = EventBase &
         readonly full: boolean;
         readonly pages: number;
         readonly broadcast: boolean;
+        /** Applied at an epoch boundary (protocol lazy), not delivered as an interrupt. */
+        readonly lazy: boolean;
       }
     | { readonly type: 'shootdown-done'; readonly acks: number; readonly cycles: number }
     | {
@@ -302,6 +304,7 @@ export function decodeEvent(r: TraceRecord): TraceEvent {
         full: r.b === 2,
         pages: r.c,
         broadcast: r.d === 1,
+        lazy: r.d === 2,
       };
     case TraceKind.ShootdownDone:
       return {

@@ -55,7 +55,7 @@ export enum TraceKind {
   BarrierPass = 18,
   /** An invalidation request was posted: a = target CPU, b = `RequestKind`, c = pages, d = flags (1 lazy, 2 broadcast). */
   IpiSend = 19,
-  /** A request was applied and acknowledged: a = initiator, b = `RequestKind`, c = pages, d = 1 if broadcast. */
+  /** A request was applied and acknowledged: a = initiator, b = `RequestKind`, c = pages, d = 0 IPI, 1 broadcast, 2 lazy. */
   IpiReceive = 20,
   /** Every target acknowledged this CPU's round: a = targets, b = modeled cycles at completion. */
   ShootdownDone = 21,

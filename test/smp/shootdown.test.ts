@@ -510,3 +510,34 @@ describe('wake-ups (Shootdown.wakeUp)', () => {
     expect(sd.sleepIndex(2)).not.toBe(sd.wakeIndex(2));
   });
 });
+
+describe('what applying a request costs the target (Cpu.remoteInvalidate)', () => {
+  it('interrupt entry and exit for an IPI only: not for INVLPGB, not for a lazy request', () => {
+    const machine = Machine.fromScenario(unmapWhileCached(), { protocol: 'lazy' });
+    const cpu = machine.cpus[1]!;
+    const c = cpu.costs;
+    const cost = (delivery: 'ipi' | 'broadcast' | 'lazy') => {
+      const before = cpu.cycles;
+      cpu.remoteInvalidate(0, 1, 0, [PAGE], delivery);
+      return cpu.cycles - before;
+    };
+    expect(cost('ipi')).toBe(c.invlpg + c.flushPage + c.ipiReceive);
+    expect(cost('broadcast')).toBe(c.invlpg + c.flushPage);
+    expect(cost('lazy')).toBe(c.invlpg + c.flushPage);
+    const received = machine.traces[1]!.drain()
+      .records.map(decodeEvent)
+      .filter((e) => e.type === 'ipi-receive');
+    expect(received.map((e) => [e.broadcast, e.lazy])).toEqual([
+      [false, false],
+      [true, false],
+      [false, true],
+    ]);
+  });
+
+  it('under lazy, the target records its applied requests as lazy', () => {
+    const { events } = run(unmapWhileCached(), 'lazy', 3);
+    const got = events.filter((e) => e.type === 'ipi-receive');
+    expect(got.length).toBeGreaterThan(0);
+    expect(got.every((e) => e.lazy && !e.broadcast)).toBe(true);
+  });
+});
