@@ -24,10 +24,6 @@
  * - `earlyAck`: a target acknowledges on entering the handler, before it invalidates: the ack
  *   time `Shootdown` records is moved back by the request's invalidation cost. The interrupt's
  *   exit is part of `ipiReceive` and still precedes the ack, so the saving is a lower bound.
- *
- * And one correction of the protocol's charges: `Shootdown` charges `invlpgb` per target of a
- * broadcast, where one INVLPGB instruction reaches every CPU; this host refunds all but one per
- * step (`invlpgbOnce`, default true).
  */
 
 import { StepResult } from '../cpu/cpu.ts';
@@ -45,8 +41,6 @@ export interface ModeledClockOptions {
   readonly concurrentFlush?: boolean;
   /** Targets acknowledge before they invalidate (see the file comment). */
   readonly earlyAck?: boolean;
-  /** Charge one `invlpgb` per broadcast round rather than one per target (default true). */
-  readonly invlpgbOnce?: boolean;
   /** CPUs whose clock is recorded at each instruction they reach (`arrivals`). */
   readonly watch?: readonly number[];
 }
@@ -73,7 +67,6 @@ export interface ModeledRun {
 /** Runs `machine` on the modeled clock to completion, a deadlock, or `maxSteps`. */
 export function runModeledClock(machine: Machine, options: ModeledClockOptions = {}): ModeledRun {
   const maxSteps = options.maxSteps ?? 5_000_000;
-  const invlpgbOnce = options.invlpgbOnce ?? true;
   const cpus = machine.cpus;
   const n = cpus.length;
   // What each step did to the other CPUs is read from its trace records: an IpiSend that is not
@@ -135,8 +128,7 @@ export function runModeledClock(machine: Machine, options: ModeledClockOptions =
     const drained = machine.traces[pick]!.drain();
     lost += drained.lost;
 
-    // What this step did, from its records: broadcasts sent, local invalidations, services.
-    let broadcasts = 0;
+    // What this step did, from its records: posts, acks, local invalidations, services.
     let localCost = 0;
     posted.fill(0);
     acked.fill(0);
@@ -144,8 +136,7 @@ export function runModeledClock(machine: Machine, options: ModeledClockOptions =
       records.push(r);
       if (r.kind === TraceKind.IpiSend && (r.d & REQUEST_LAZY) === 0) posted[r.a] = 1;
       if (r.kind === TraceKind.IpiReceive) acked[r.a] = 1;
-      if (r.kind === TraceKind.IpiSend && (r.d & 2) !== 0) broadcasts++;
-      else if (r.kind === TraceKind.Maintenance && r.cpu === pick) {
+      if (r.kind === TraceKind.Maintenance && r.cpu === pick) {
         if (r.a === MaintenanceOp.Invlpg) localCost += cpu.costs.invlpg;
         else if (r.a === MaintenanceOp.FlushAll) localCost += cpu.costs.cr3Write;
       } else if (r.kind === TraceKind.IpiReceive && options.earlyAck === true) {
@@ -157,7 +148,6 @@ export function runModeledClock(machine: Machine, options: ModeledClockOptions =
         machine.shootdown.shiftAckCycles(r.a, pick, -work);
       }
     }
-    if (invlpgbOnce && broadcasts > 1) cpu.cycles -= (broadcasts - 1) * cpu.costs.invlpgb;
 
     const now = cpu.cycles;
     const sentAt = options.concurrentFlush === true ? now - localCost : now;

@@ -461,6 +461,8 @@ export class Shootdown implements ShootdownPort {
     for (let m = hi; m !== 0; m &= m - 1)
       this.post(cpu, l, 63 - Math.clz32(m & -m), request, flags);
     l.expectAcks = l.posted;
+    // One INVLPGB instruction reaches every CPU (AMD APM vol. 3, INVLPGB), however many there are.
+    if (this.rules.broadcast && (lo !== 0 || hi !== 0)) cpu.cycles += cpu.costs.invlpgb;
     // Nobody else may cache the space: the round is complete as it starts.
     if (lo === 0 && hi === 0) this.markCoherent(cpu, l, l.roundCovers);
     return lo !== 0 || hi !== 0;
@@ -517,7 +519,8 @@ export class Shootdown implements ShootdownPort {
     // (all seq-cst) at least one of the two sees the other's write.
     if (Atomics.load(words, this.cpuWord(target, CPU_LEFT)) === 1)
       this.acknowledge(cpu.id, target, base, seq, -1);
-    cpu.cycles += this.rules.broadcast ? cpu.costs.invlpgb : cpu.costs.ipiSend;
+    // One IPI per target; a broadcast's one INVLPGB is charged per round (sendRound).
+    if (!this.rules.broadcast) cpu.cycles += cpu.costs.ipiSend;
   }
 
   /**
