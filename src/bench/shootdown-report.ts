@@ -57,7 +57,7 @@ export function renderShootdownReport(r: ShootdownBenchResult): string {
     );
     out.push(
       renderTable(
-        `IPIs sent per operation at ${focus} CPUs (from the trace; "+n lazy": deferred requests, "n bcast": INVLPGB broadcasts, neither interrupts)`,
+        `IPIs sent per operation at ${focus} CPUs (from the trace; "+n lazy": deferred requests, "n bcast": CPUs reached by INVLPGB, one instruction per flush, neither interrupts)`,
         ['protocol', ...r.settings.pages.map((p) => `${p} pg`)],
         variants.map((v) => [
           v,
