@@ -26,8 +26,8 @@
  *   exit is part of `ipiReceive` and still precedes the ack, so the saving is a lower bound.
  */
 
-import { StepResult } from '../cpu/cpu.ts';
-import type { Deadlock } from '../smp/hosts/deterministic.ts';
+import type { StepResult } from '../cpu/cpu.ts';
+import { type Deadlock, runDeterministic } from '../smp/hosts/deterministic.ts';
 import { REQUEST_LAZY, RequestKind } from '../smp/ipi.ts';
 import type { Machine } from '../smp/machine.ts';
 import { MaintenanceOp, TraceKind } from '../trace/record.ts';
@@ -64,9 +64,12 @@ export interface ModeledRun {
   readonly stepCycles: Float64Array;
 }
 
-/** Runs `machine` on the modeled clock to completion, a deadlock, or `maxSteps`. */
+/**
+ * Runs `machine` on the modeled clock to completion, a deadlock, or `maxSteps`. The driver is the
+ * deterministic host's own loop (`runDeterministic`): this host only chooses the next CPU (the
+ * lowest clock) and moves the other CPUs' clocks after each step (the two rules above).
+ */
 export function runModeledClock(machine: Machine, options: ModeledClockOptions = {}): ModeledRun {
-  const maxSteps = options.maxSteps ?? 5_000_000;
   const cpus = machine.cpus;
   const n = cpus.length;
   // What each step did to the other CPUs is read from its trace records: an IpiSend that is not
@@ -74,66 +77,34 @@ export function runModeledClock(machine: Machine, options: ModeledClockOptions =
   // initiator. (The machine must have its trace on.)
   const posted = new Uint8Array(n);
   const acked = new Uint8Array(n);
-  const blocked = cpus.map(() => false);
-  const sleeping = cpus.map(() => false);
+  /** Before the step: blocked and not yet released (if the step releases it, it was idle until now). */
+  const sleeping = new Uint8Array(n);
   const arrivals = new Map<number, Float64Array>();
   for (const id of options.watch ?? []) {
     const a = new Float64Array(machine.scenario.cpus[id]!.program.length + 1).fill(Number.NaN);
     a[0] = cpus[id]!.cycles;
     arrivals.set(id, a);
   }
-  const schedule: number[] = [];
-  const records: TraceRecord[] = [];
   let stepCycles = new Float64Array(1024);
-  let lost = 0;
+  let step = 0;
 
-  const runnable = (i: number): boolean => {
-    const c = cpus[i]!;
-    if (c.halted) return false;
-    if (!blocked[i]) return true;
-    return c.blockedWords![c.blockedIndex] !== c.blockedExpected;
+  /** The runnable CPU whose clock is lowest (ties: the lowest id; `ready` is ascending). */
+  const choose = (ready: readonly number[], s: number): number => {
+    step = s;
+    sleeping.fill(0);
+    for (let i = 0; i < n; i++) if (!cpus[i]!.halted && !ready.includes(i)) sleeping[i] = 1;
+    let pick = ready[0]!;
+    for (const i of ready) if (cpus[i]!.cycles < cpus[pick]!.cycles) pick = i;
+    return pick;
   };
 
-  let step = 0;
-  let finished = false;
-  for (; step < maxSteps; step++) {
-    let pick = -1;
-    for (let i = 0; i < n; i++) {
-      const r = runnable(i);
-      // Blocked and not yet released: if this step releases it, it was idle until now.
-      sleeping[i] = blocked[i]! && !r && !cpus[i]!.halted;
-      if (r && (pick < 0 || cpus[i]!.cycles < cpus[pick]!.cycles)) pick = i;
-    }
-    if (pick < 0) {
-      const waiting = cpus.flatMap((c, i) => (c.halted ? [] : [i]));
-      if (waiting.length === 0) {
-        finished = true;
-        break;
-      }
-      return {
-        schedule,
-        steps: step,
-        records,
-        lost,
-        truncated: false,
-        deadlock: { cpus: waiting, waits: waiting.map((i) => cpus[i]!.describeWait()) },
-        arrivals,
-        stepCycles: stepCycles.slice(0, step),
-      };
-    }
-    schedule.push(pick);
+  const onStep = (pick: number, _result: StepResult, drained: readonly TraceRecord[]): void => {
     const cpu = cpus[pick]!;
-    cpu.now = step;
-    blocked[pick] = cpu.step() === StepResult.Blocked;
-    const drained = machine.traces[pick]!.drain();
-    lost += drained.lost;
-
     // What this step did, from its records: posts, acks, local invalidations, services.
     let localCost = 0;
     posted.fill(0);
     acked.fill(0);
-    for (const r of drained.records) {
-      records.push(r);
+    for (const r of drained) {
       if (r.kind === TraceKind.IpiSend && (r.d & REQUEST_LAZY) === 0) posted[r.a] = 1;
       if (r.kind === TraceKind.IpiReceive) acked[r.a] = 1;
       if (r.kind === TraceKind.Maintenance && r.cpu === pick) {
@@ -157,7 +128,12 @@ export function runModeledClock(machine: Machine, options: ModeledClockOptions =
       if (posted[j] === 1) {
         // Delivery: the request reaches the target at the sender's time.
         if (other.cycles < sentAt) other.cycles = sentAt;
-      } else if (sleeping[j] && acked[j] === 0 && runnable(j) && other.cycles < now) {
+      } else if (
+        sleeping[j] === 1 &&
+        acked[j] === 0 &&
+        other.blockedWords![other.blockedIndex] !== other.blockedExpected &&
+        other.cycles < now
+      ) {
         // Idle until woken (a barrier opened): the wait lasted until now.
         other.cycles = now;
       }
@@ -171,15 +147,12 @@ export function runModeledClock(machine: Machine, options: ModeledClockOptions =
       stepCycles = grown;
     }
     stepCycles[step] = cpu.cycles;
-  }
-  const truncated = !finished && step >= maxSteps && cpus.some((c) => !c.halted);
-  return {
-    schedule,
-    steps: step,
-    records,
-    lost,
-    truncated,
-    arrivals,
-    stepCycles: stepCycles.slice(0, step),
   };
+
+  const run = runDeterministic(machine, {
+    maxSteps: options.maxSteps ?? 5_000_000,
+    choose,
+    onStep,
+  });
+  return { ...run, arrivals, stepCycles: stepCycles.slice(0, run.steps) };
 }
