@@ -27,7 +27,7 @@
  */
 
 import type { StepResult } from '../cpu/cpu.ts';
-import { type Deadlock, runDeterministic } from '../smp/hosts/deterministic.ts';
+import { type DeterministicRun, runDeterministic } from '../smp/hosts/deterministic.ts';
 import { REQUEST_LAZY, RequestKind } from '../smp/ipi.ts';
 import type { Machine } from '../smp/machine.ts';
 import { MaintenanceOp, TraceKind } from '../trace/record.ts';
@@ -45,15 +45,11 @@ export interface ModeledClockOptions {
   readonly watch?: readonly number[];
 }
 
-/** What a modeled-clock run did (the fields shared with `DeterministicRun` mean the same). */
-export interface ModeledRun {
-  /** The CPU chosen at each step (determined by the clocks: no seed). */
-  readonly schedule: readonly number[];
-  readonly steps: number;
-  readonly records: readonly TraceRecord[];
-  readonly lost: number;
-  readonly deadlock?: Deadlock;
-  readonly truncated: boolean;
+/**
+ * What a modeled-clock run did: a deterministic run (its `schedule` chosen by the clocks, no
+ * seed), plus the clocks.
+ */
+export interface ModeledRun extends DeterministicRun {
   /**
    * Per watched CPU: `arrivals[pc]` is its modeled clock when it reached instruction `pc` (every
    * earlier instruction done, waits included); `arrivals[program length]` when it halted. NaN for
