@@ -64,8 +64,13 @@ export interface CpuLoop {
   run(): LoopExit;
   /** The doorbell value the caller has answered. */
   seenAttention: number;
-  /** The global step stamps this CPU took, in order (one per `step()` call). */
+  /**
+   * The global step stamps this CPU took, in order (one per `step()` call), when it writes trace
+   * records; empty otherwise (`steps` counts the steps either way).
+   */
   readonly stamps: number[];
+  /** `step()` calls so far. */
+  steps: number;
   /**
    * Milliseconds waiting past the spin phase (in `Atomics.wait` and between its slices). The spin
    * phase, at most `spinIterations` polls per episode, is not timed: its two clock reads would
@@ -127,10 +132,19 @@ export function cpuLoop(
   /** The current blocked episode's spin phase is over (ran out, or the doorbell cut it short). */
   let spun = false;
 
+  /**
+   * Global stamps only when there are records to merge: the shared counter's line moves between
+   * the cores at every step of every CPU, and one such transfer sat on the critical path of each
+   * busy-target shootdown (bench/shootdown-latency.ts, Table 4: about 0.1 µs of 0.7). Without a
+   * trace, `cpu.now` is the CPU's own step count (what its fault and Mapper-error reports carry).
+   */
+  const globalStamps = cpu.traced;
+
   const loop: CpuLoop = {
     run,
     seenAttention: Atomics.load(control, attention),
     stamps: [],
+    steps: 0,
     blockedMs: 0,
     episodes: 0,
     slept: 0,
@@ -151,8 +165,11 @@ export function cpuLoop(
       if (Atomics.load(control, attention) !== loop.seenAttention) return 'attention';
       if (beforeStep !== undefined) beforeStep(cpu);
       // The global step stamp every trace record of this step carries (worker.ts: merge order).
-      cpu.now = Atomics.add(control, STEP_COUNTER, 1);
-      stamps.push(cpu.now);
+      if (globalStamps) {
+        cpu.now = Atomics.add(control, STEP_COUNTER, 1);
+        stamps.push(cpu.now);
+      } else cpu.now = loop.steps;
+      loop.steps++;
       const r = cpu.step();
       if (r === StepResult.Halted) return 'halted';
       if (r === StepResult.Blocked) {

@@ -110,6 +110,7 @@ async function runCpu(task: CpuTask): Promise<CpuOutcome> {
       end,
       final: snapshotCpu(cpu, { tlb: true }),
       stamps: Int32Array.from(loop.stamps),
+      steps: loop.steps,
       wallMs: started ? performance.now() - startedAt : 0,
       blockedMs: loop.blockedMs,
       missedWakeups: loop.missedWakeups,

@@ -176,6 +176,8 @@ export class Cpu {
   private readonly scratch = new Uint32Array(2);
   private readonly program: readonly Instruction[];
   private readonly trace: TraceRing | undefined;
+  /** Whether the CPU writes trace records (hosts need global step stamps only then). */
+  readonly traced: boolean;
   private readonly mappers = new Map<string, OffsetPageTable>();
   private readonly invalidation: InvalidationTarget;
   /** The barrier instance this CPU arrived at and waits on, or -1. */
@@ -215,6 +217,7 @@ export class Cpu {
       'reg' in ins && ins.reg !== undefined ? regIndex(ins.reg) : -1,
     );
     this.trace = config.trace;
+    this.traced = config.trace !== undefined;
     this.costs = config.costs ?? DEFAULT_COST_MODEL;
     this.tlb = new Tlb(config.tlb);
     this.generation = env.shootdown?.tableGeneration ?? new Int32Array(1);

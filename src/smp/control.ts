@@ -18,8 +18,8 @@ import type { SharedMachine } from './shared-machine.ts';
 // ---- control words --------------------------------------------------------------------------
 
 /**
- * Words before the per-CPU blocks: word 0 is the global step counter every CPU takes its trace
- * stamp from (`Atomics.add`). The header fills one 64-byte cache line so the counter does not
+ * Words before the per-CPU blocks: word 0 is the global step counter every tracing CPU takes its
+ * trace stamp from (`Atomics.add`). The header fills one 64-byte cache line so the counter does not
  * share a line with any CPU's doorbell.
  */
 export const CONTROL_HEADER_WORDS = 16;
@@ -170,8 +170,13 @@ export interface CpuOutcome {
   readonly cpu: number;
   readonly end: CpuEnd;
   readonly final: CpuSnapshot;
-  /** The global step stamps this CPU took, in order (one per `step()` call). */
+  /**
+   * The global step stamps this CPU took, in order (one per `step()` call); empty when the CPU
+   * writes no trace records (workers/cpu-loop.ts: then it takes no global stamps).
+   */
   readonly stamps: Int32Array;
+  /** `step()` calls the CPU made. */
+  readonly steps: number;
   /** Wall-clock milliseconds from `start()` to the end of the loop. */
   readonly wallMs: number;
   /** Of which waiting past the spin phase, in `Atomics.wait` (the spin phase is not timed). */

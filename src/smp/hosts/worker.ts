@@ -116,7 +116,8 @@ export interface WorkerCpuRun {
  */
 export interface WorkerRun {
   /** The CPU that took each global step stamp. A plausible interleaving, not a replayable one:
-   * stamps are taken before each step, and steps of different CPUs overlap in real time. */
+   * stamps are taken before each step, and steps of different CPUs overlap in real time. Empty
+   * when the run wrote no trace (`stamp: 'cpu-step'`). */
   readonly schedule: readonly number[];
   /** Step stamps taken (every `step()` call of every CPU). */
   readonly steps: number;
@@ -137,8 +138,12 @@ export interface WorkerRun {
   readonly startupMs: number;
   /** The spin count the CPUs used (0 when oversubscribed). */
   readonly spinIterations: number;
-  /** What the step stamps are: one shared counter, `Atomics.add` before every `step()`. */
-  readonly stamp: 'global-step';
+  /**
+   * What the step stamps are: `global-step`, one shared counter, `Atomics.add` before every
+   * `step()`; `cpu-step` without a trace (`trace: false`): each CPU counts its own steps, so fault
+   * and Mapper-error reports carry that CPU's step number and `schedule` is empty.
+   */
+  readonly stamp: 'global-step' | 'cpu-step';
 }
 
 /** A CPU worker threw (or its thread died): the run is over and every thread is gone. */
@@ -423,8 +428,12 @@ export class WorkerHost {
     this.phaseNow = 'done';
 
     const outcomes = this.outcomes as CpuOutcome[];
-    const steps = Atomics.load(this.control, STEP_COUNTER);
-    const schedule = new Array<number>(steps).fill(-1);
+    // Without a trace the CPUs take no global stamps (cpu-loop.ts): no interleaving to report.
+    const globalStamps = this.opts.trace;
+    const steps = globalStamps
+      ? Atomics.load(this.control, STEP_COUNTER)
+      : outcomes.reduce((n, o) => n + o.steps, 0);
+    const schedule = new Array<number>(globalStamps ? steps : 0).fill(-1);
     for (const o of outcomes) for (const s of o.stamps) schedule[s] = o.cpu;
     records.sort((a, b) => a.step - b.step || a.cpu - b.cpu || a.seq - b.seq);
     return {
@@ -442,12 +451,12 @@ export class WorkerHost {
         wallMs: o.wallMs,
         blockedMs: o.blockedMs,
         missedWakeups: o.missedWakeups,
-        steps: o.stamps.length,
+        steps: o.steps,
       })),
       wallMs: tEnd - tStart,
       startupMs: tStart - t0,
       spinIterations,
-      stamp: 'global-step',
+      stamp: globalStamps ? 'global-step' : 'cpu-step',
     };
   }
 
