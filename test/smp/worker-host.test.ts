@@ -135,6 +135,27 @@ describe('runOnWorkers: the same results as the deterministic host', () => {
     expect(host.liveThreads).toBe(0);
   });
 
+  it('an untraced run takes per-CPU step stamps: no records, no schedule, every step counted', async () => {
+    const s = resolveScenario('unmap-without-shootdown');
+    const traced = Machine.fromScenario(s, { protocol: 'sync-ipi' });
+    const withTrace = await runOnWorkers(traced, { timeoutMs: 2000 });
+    const machine = Machine.fromScenario(s, { protocol: 'sync-ipi', trace: false });
+    const run = await runOnWorkers(machine, { timeoutMs: 2000, trace: false });
+    expect(withTrace.stamp).toBe('global-step');
+    expect(run.stamp).toBe('cpu-step');
+    expect(run.records).toHaveLength(0);
+    expect(run.schedule).toHaveLength(0);
+    // A race-free scenario: each CPU makes the same steps either way (a blocked step included).
+    expect(run.cpus.map((c) => c.steps)).toEqual(withTrace.cpus.map((c) => c.steps));
+    expect(run.steps).toBe(run.cpus.reduce((n, c) => n + c.steps, 0));
+    expect(run.steps).toBe(withTrace.steps);
+    // Fault reports carry the faulting CPU's own step number: the traced run's global stamp of
+    // that fault is CPU 1's step of the same number.
+    const stamp = withTrace.cpus[1]!.state.faults[0]!.step;
+    const own = withTrace.schedule.slice(0, stamp).filter((cpu) => cpu === 1).length;
+    expect(run.cpus[1]!.state.faults[0]!.step).toBe(own);
+  });
+
   it('a 64-CPU machine boots and shuts down cleanly', async () => {
     let b = scenario('sixty-four')
       .machine({ protocol: 'none' })
