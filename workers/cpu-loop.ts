@@ -14,17 +14,17 @@
 
 import { performance } from 'node:perf_hooks';
 import { type Cpu, StepResult } from '../src/cpu/cpu.ts';
+import { RunState } from '../src/smp/control.ts';
 import {
   ATTENTION,
   controlWord,
-  RunState,
   STATE,
   STEP_COUNTER,
   WAIT_BUFFER,
   WAIT_EXPECTED,
   WAIT_INDEX,
   WAIT_PC,
-} from '../src/smp/control.ts';
+} from '../src/smp/layout.ts';
 import type { Shootdown } from '../src/smp/shootdown.ts';
 
 /** Why `CpuLoop.run` returned: the CPU halted, a wait timed out, or the doorbell rang. */

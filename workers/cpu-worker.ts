@@ -12,19 +12,14 @@
 import { performance } from 'node:perf_hooks';
 import * as Comlink from 'comlink';
 import {
-  ATTENTION,
-  CALLS,
   type CpuControl,
   type CpuEnd,
   type CpuOutcome,
   type CpuTask,
-  controlWord,
-  PAUSE,
   RunState,
-  STATE,
-  STOP,
   snapshotCpu,
 } from '../src/smp/control.ts';
+import { ATTENTION, CALLS, controlWord, PAUSE, STATE, STOP } from '../src/smp/layout.ts';
 import { rebuildCpu } from '../src/smp/shared-machine.ts';
 import { cpuLoop } from './cpu-loop.ts';
 

@@ -1,7 +1,8 @@
 /**
  * The control plane of the worker host, as data (DESIGN decision 2): what the main thread may ask
  * a CPU's worker over comlink (`CpuControl`), what a CPU looks like from outside (`CpuSnapshot`),
- * and the few shared control words that make a running worker listen.
+ * and what the few shared host words that make a running worker listen mean (where they are:
+ * layout.ts, `controlWord`).
  *
  * A worker steps its CPU in a synchronous loop, so it reads its MessagePort only when it returns
  * to its event loop. The host therefore rings a doorbell before each call: it bumps the CPU's
@@ -15,37 +16,7 @@ import type { Cpu, CpuStatus, FaultRecord, MapperErrorRecord } from '../cpu/cpu.
 import type { TlbEntrySnapshot } from '../cpu/tlb.ts';
 import type { SharedMachine } from './shared-machine.ts';
 
-// ---- control words --------------------------------------------------------------------------
-
-/**
- * Words before the per-CPU blocks: word 0 is the global step counter every tracing CPU takes its
- * trace stamp from (`Atomics.add`). The header fills one 64-byte cache line so the counter does not
- * share a line with any CPU's doorbell.
- */
-export const CONTROL_HEADER_WORDS = 16;
-/** Header word: the next global step stamp. */
-export const STEP_COUNTER = 0;
-/** Words per CPU: one 64-byte cache line each, so one CPU's doorbell never bounces another's. */
-export const CONTROL_CPU_WORDS = 16;
-
-/** Per-CPU word: bumped by the host whenever it wants the worker's attention. */
-export const ATTENTION = 0;
-/** Per-CPU word: 1 asks the CPU to stop at its next step boundary (or wait slice). */
-export const STOP = 1;
-/** Per-CPU word: 1 asks the CPU to park at its next step boundary until resumed. */
-export const PAUSE = 2;
-/** Per-CPU word: control calls the host has posted; the worker serves them all before stepping on. */
-export const CALLS = 3;
-/** Per-CPU word: the worker's `RunState`. */
-export const STATE = 4;
-/** Per-CPU word, while blocked: index into `SharedMachine.waitBuffers` of the buffer it waits on, or -1. */
-export const WAIT_BUFFER = 5;
-/** Per-CPU word, while blocked: the Int32 index of the word it waits on. */
-export const WAIT_INDEX = 6;
-/** Per-CPU word, while blocked: the value it waits for the word to leave. */
-export const WAIT_EXPECTED = 7;
-/** Per-CPU word, while blocked: the program counter of the blocking instruction. */
-export const WAIT_PC = 8;
+// ---- the run state a worker publishes ---------------------------------------------------------
 
 /** What a CPU's worker is doing, in its `STATE` word. */
 export enum RunState {
@@ -65,16 +36,6 @@ export enum RunState {
   Deadlocked = 5,
   /** Stopped on request: its task has returned. */
   Stopped = 6,
-}
-
-/** The byte size of a control block for `cpus` CPUs. */
-export function controlBytes(cpus: number): number {
-  return (CONTROL_HEADER_WORDS + cpus * CONTROL_CPU_WORDS) * 4;
-}
-
-/** The index of per-CPU word `word` of CPU `cpu` in the control block. */
-export function controlWord(cpu: number, word: number): number {
-  return CONTROL_HEADER_WORDS + cpu * CONTROL_CPU_WORDS + word;
 }
 
 // ---- what a CPU looks like from outside -----------------------------------------------------

@@ -1,6 +1,7 @@
 /**
- * `Machine`: a scenario turned into CPUs over one shared RAM, with one trace ring per CPU. Hosts
- * (deterministic today; worker threads later) drive its CPUs; the machine itself never runs.
+ * `Machine`: a scenario turned into CPUs over one shared RAM and one control block (layout.ts:
+ * host words, IPI mailboxes, cpumasks, CR3 words, the table generation, one trace ring per CPU).
+ * Hosts (deterministic, worker threads) drive its CPUs; the machine itself never runs.
  */
 
 import { BarrierBoard } from '../cpu/barrier.ts';
@@ -10,6 +11,7 @@ import type { PhysicalMemory } from '../memory/physical-memory.ts';
 import type { Scenario } from '../scenarios/scenario.ts';
 import { type ScenarioSetup, setupScenario } from '../scenarios/setup.ts';
 import { TraceRing } from '../trace/ring.ts';
+import { controlLayout, createControlBlock, type SharedControlBlock } from './layout.ts';
 import { Shootdown } from './shootdown.ts';
 
 /** Options of `Machine.fromScenario`. */
@@ -37,6 +39,8 @@ export class Machine {
     readonly cpus: readonly Cpu[],
     readonly traces: readonly TraceRing[],
     readonly shootdown: Shootdown,
+    /** The control block every host word, mailbox and trace ring lives in (layout.ts). */
+    readonly control: SharedControlBlock,
   ) {}
 
   /** Builds the initial state of `scenario` (spec order: reserve, P4 tables, mappings) and its CPUs. */
@@ -48,10 +52,18 @@ export class Machine {
       ),
     );
     const m = scenario.machine;
-    const traces = scenario.cpus.map(() => TraceRing.create(options.traceCapacity ?? 4096));
+    const layout = controlLayout(
+      scenario.cpus.length,
+      scenario.addressSpaces.length,
+      options.traceCapacity ?? 4096,
+    );
+    const control = createControlBlock(layout);
+    const traces = scenario.cpus.map((_, id) =>
+      TraceRing.over(control.buffer, layout.traceRing(id) * 4, layout.traceCapacity),
+    );
     const shootdown = Shootdown.create(
       options.protocol ?? m.protocol,
-      scenario.cpus.length,
+      control,
       scenario.addressSpaces.map((a) => a.name),
     );
     // A barrier that opens wakes every CPU: waiters block on their wake word (so that they keep
@@ -86,6 +98,6 @@ export class Machine {
     cpus.forEach((cpu, id) => {
       shootdown.start(cpu, scenario.cpus[id]!.as);
     });
-    return new Machine(scenario, setup, barriers, cpus, traces, shootdown);
+    return new Machine(scenario, setup, barriers, cpus, traces, shootdown, control);
   }
 }

@@ -19,7 +19,7 @@ import { Size4KiB } from '../paging/page-size.ts';
 import { loadScenario, scenarioToJson } from '../scenarios/load.ts';
 import type { Scenario } from '../scenarios/scenario.ts';
 import { TraceRing } from '../trace/ring.ts';
-import { controlBytes } from './control.ts';
+import { layoutOf, type SharedControlBlock } from './layout.ts';
 import type { Machine } from './machine.ts';
 import { type SharedShootdown, Shootdown } from './shootdown.ts';
 
@@ -52,18 +52,21 @@ export interface SharedMachine {
   readonly memory: SharedArrayBuffer;
   readonly allocator: SharedBitmapFrameAllocator;
   readonly barriers: SharedBarrierBoard;
-  /** The IPI mailbox, wake words and cpumasks of the machine's shootdown protocol. */
+  /**
+   * The machine's control block (layout.ts): the host words (step counter, doorbells, CR3
+   * words), the IPI mailboxes and wake words, the cpumasks, the table generation, and one trace
+   * ring per CPU (the CPU writes, the main thread's `machine.traces[i]` reads).
+   */
+  readonly control: SharedControlBlock;
+  /** The machine's shootdown protocol, over the same control block. */
   readonly shootdown: SharedShootdown;
   readonly spaces: readonly SharedAddressSpace[];
-  /** One trace ring per CPU: the CPU writes, the main thread's `machine.traces[i]` reads. */
-  readonly traces: readonly SharedArrayBuffer[];
   readonly cpus: readonly SharedCpuConfig[];
-  /** The host's control words (control.ts): the global step counter and one doorbell per CPU. */
-  readonly control: SharedArrayBuffer;
   /**
    * Every buffer a CPU may block on (`Cpu.blockedWords.buffer`): the barrier words and the
-   * shootdown wake words. A worker publishes which one it waits on (and the word's index from the
-   * buffer's start), so the host can `Atomics.notify` that word to wake it for a stop or a pause.
+   * control block (the wake words). A worker publishes which one it waits on (and the word's index
+   * from the buffer's start), so the host can `Atomics.notify` that word to wake it for a stop or
+   * a pause.
    */
   readonly waitBuffers: readonly SharedArrayBuffer[];
 }
@@ -111,7 +114,6 @@ export function shareMachine(machine: Machine, options: ShareOptions = {}): Shar
     barriers,
     shootdown,
     spaces,
-    traces: machine.traces.map((t) => t.buffer),
     cpus: s.cpus.map((c, id) => ({
       id,
       tlb: { entries: m.tlb.entries, ways: m.tlb.ways },
@@ -123,8 +125,8 @@ export function shareMachine(machine: Machine, options: ShareOptions = {}): Shar
       costs: { ...machine.cpus[id]!.costs },
       trace: options.trace ?? true,
     })),
-    control: new SharedArrayBuffer(controlBytes(s.cpus.length)),
-    waitBuffers: [barriers.buffer, shootdown.buffer],
+    control: machine.control,
+    waitBuffers: [barriers.buffer, machine.control.buffer],
   };
 }
 
@@ -133,7 +135,7 @@ export interface RebuiltCpu {
   readonly cpu: Cpu;
   readonly env: CpuEnvironment;
   readonly scenario: Scenario;
-  /** The host's control words. */
+  /** The whole control block as Int32 words (host words at `controlWord`, layout.ts). */
   readonly control: Int32Array;
   /** The same `waitBuffers` objects as `shared.waitBuffers` (compare `blockedWords.buffer`). */
   readonly waitBuffers: readonly SharedArrayBuffer[];
@@ -157,8 +159,7 @@ export function rebuildCpu(shared: SharedMachine, id: number): RebuiltCpu {
     );
   }
   const config = shared.cpus[id];
-  const ring = shared.traces[id];
-  if (!Number.isInteger(id) || config === undefined || ring === undefined) {
+  if (!Number.isInteger(id) || config === undefined) {
     throw new SharedMachineError(
       `cpu ${id} does not exist: the shared machine has ${shared.cpus.length} CPUs`,
     );
@@ -179,6 +180,9 @@ export function rebuildCpu(shared: SharedMachine, id: number): RebuiltCpu {
     });
   }
   const barriers = BarrierBoard.fromShared(shared.barriers);
+  if (shared.shootdown.control.buffer !== shared.control.buffer) {
+    throw new SharedMachineError('the shootdown state is not over the shared control block');
+  }
   const shootdown = Shootdown.fromShared(shared.shootdown);
   // As Machine.fromScenario wires it: waiters block on their wake words, so an opening barrier
   // must bump them. `onOpen` is a callback, not shared state, so every thread sets its own.
@@ -205,14 +209,21 @@ export function rebuildCpu(shared: SharedMachine, id: number): RebuiltCpu {
     addressSpace: config.addressSpace,
     program,
     costs: config.costs,
-    ...(config.trace ? { trace: TraceRing.fromBuffer(ring) } : {}),
+    ...(config.trace ? { trace: ringOf(shared, id) } : {}),
   };
   return {
     cpu: new Cpu(cpuConfig, env),
     env,
     scenario,
-    control: new Int32Array(shared.control),
+    control: new Int32Array(shared.control.buffer),
     waitBuffers: shared.waitBuffers,
     shootdown,
   };
+}
+
+/** CPU `id`'s trace ring in the shared control block. */
+function ringOf(shared: SharedMachine, id: number): TraceRing {
+  const control = shared.control;
+  const layout = layoutOf(control);
+  return TraceRing.over(control.buffer, layout.traceRing(id) * 4, layout.traceCapacity);
 }

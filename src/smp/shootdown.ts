@@ -4,8 +4,8 @@
  * CPU's `ShootdownPort`; each protocol is a `ProtocolRules` entry saying what `flush()` and the
  * sync points do, so a user can add a protocol by adding rules.
  *
- * All shared state (slots, counters, wake words, cpumasks) is in one `SharedArrayBuffer`; the
- * per-CPU bookkeeping (batches, lazy queues, held frees, expected acks) is thread-local, so the same
+ * All shared state (slots, counters, wake words, cpumasks, each CPU's CR3) is in the machine's
+ * control block (`layout.ts`); the per-CPU bookkeeping (batches, lazy queues, held frees, expected acks) is thread-local, so the same
  * class works for every CPU of the deterministic host and for one CPU per worker thread.
  */
 
@@ -13,16 +13,26 @@ import type { Cpu } from '../cpu/cpu.ts';
 import type { ShootdownPort, SyncPoint } from '../cpu/shootdown-port.ts';
 import { TraceKind } from '../trace/record.ts';
 import {
+  REQUEST_BROADCAST,
+  REQUEST_LAZY,
+  RequestKind,
+  WAKE_ACK,
+  WAKE_OTHER,
+  WAKE_POST,
+  WAKE_POSTS,
+} from './ipi.ts';
+import {
+  type ControlLayout,
   CPU_ACK_CYCLES,
   CPU_LEFT,
   CPU_SLEEPING,
   CPU_WAKE,
-  type IpiLayout,
-  ipiLayout,
+  CR3_PCID,
+  CR3_SPACE,
+  controlWord,
+  layoutOf,
   MAX_REQUEST_PAGES,
-  REQUEST_BROADCAST,
-  REQUEST_LAZY,
-  RequestKind,
+  type SharedControlBlock,
   SLOT_ACK,
   SLOT_COUNT,
   SLOT_FLAGS,
@@ -30,11 +40,7 @@ import {
   SLOT_PAGES,
   SLOT_PCID,
   SLOT_SEQ,
-  WAKE_ACK,
-  WAKE_OTHER,
-  WAKE_POST,
-  WAKE_POSTS,
-} from './ipi.ts';
+} from './layout.ts';
 
 /** What a protocol does at each decision point. */
 export interface ProtocolRules {
@@ -114,10 +120,18 @@ interface Local {
 
 /** Everything another thread needs to wrap the same shootdown state (`fromShared`). */
 export interface SharedShootdown {
-  readonly buffer: SharedArrayBuffer;
+  /** The machine's control block, where the mailboxes, wake words and cpumasks live. */
+  readonly control: SharedControlBlock;
   readonly protocol: string;
-  readonly cpus: number;
+  /** Address-space names in scenario order (cpumask `i` is `spaces[i]`'s). */
   readonly spaces: readonly string[];
+}
+
+/** Where a CPU runs, as its CR3 words in the control block say (`Shootdown.activeSpace`). */
+export interface ActiveSpace {
+  /** The address space's name, or undefined before the CPU's first `start`. */
+  readonly addressSpace: string | undefined;
+  readonly pcid: number;
 }
 
 /** The shootdown machinery of one machine, seen from the CPUs of this thread. */
@@ -128,7 +142,7 @@ export class Shootdown implements ShootdownPort {
   private readonly words: Int32Array;
   /** Modeled time (cycles) at which each slot's last request was acknowledged. */
   private readonly ackCycles: Float64Array;
-  private readonly layout: IpiLayout;
+  private readonly layout: ControlLayout;
   private readonly rules: ProtocolRules;
   private readonly spaceIndex: Map<string, number>;
   /** Thread-local state by CPU id (an array: `poll` runs at every instruction boundary). */
@@ -151,33 +165,32 @@ export class Shootdown implements ShootdownPort {
     this.rules = rules;
     this.lazy = rules.onFlush === 'lazy';
     this.protocol = sharedState.protocol;
-    this.layout = ipiLayout(sharedState.cpus, sharedState.spaces.length);
-    this.words = new Int32Array(sharedState.buffer);
+    const block = sharedState.control;
+    this.layout = layoutOf(block);
+    if (this.layout.spaces !== sharedState.spaces.length)
+      throw new Error(
+        `shootdown: ${sharedState.spaces.length} address spaces, but the control block has cpumasks for ${this.layout.spaces}`,
+      );
+    this.words = new Int32Array(block.buffer);
+    // One view of the whole block: a CPU blocks on `wake[wakeIndex(id)]`, and hosts publish and
+    // notify that index from the buffer's start (workers/cpu-loop.ts).
+    this.wake = this.words;
     this.ackCycles = new Float64Array(
-      sharedState.buffer,
-      this.layout.cpu(0) * 4,
-      (sharedState.cpus * this.layout.cpuWords) / 2,
+      block.buffer,
+      this.layout.ipiCpu(0) * 4,
+      (block.cpus * this.layout.ipiCpuWords) / 2,
     );
     this.spaceIndex = new Map(sharedState.spaces.map((s, i) => [s, i]));
-    // The wake words are interleaved with the other per-CPU words; expose them through a view
-    // whose index is the CPU id only if CPU_WORDS were 1, so keep a dedicated array instead.
-    this.wake = new Int32Array(
-      sharedState.buffer,
-      this.layout.cpu(0) * 4,
-      sharedState.cpus * this.layout.cpuWords,
-    );
-    this.tableGeneration = new Int32Array(sharedState.buffer, this.layout.tableGeneration * 4, 1);
+    this.tableGeneration = new Int32Array(block.buffer, this.layout.tableGeneration * 4, 1);
   }
 
-  /** A fresh control block for `cpus` CPUs over `spaces` (address-space names, in order). */
-  static create(protocol: string, cpus: number, spaces: readonly string[]): Shootdown {
-    const layout = ipiLayout(cpus, spaces.length);
-    return new Shootdown({
-      buffer: new SharedArrayBuffer(layout.words * 4),
-      protocol,
-      cpus,
-      spaces: [...spaces],
-    });
+  /** The shootdown state of a machine whose control block is `control`, over `spaces` (in order). */
+  static create(
+    protocol: string,
+    control: SharedControlBlock,
+    spaces: readonly string[],
+  ): Shootdown {
+    return new Shootdown({ control, protocol, spaces: [...spaces] });
   }
 
   /** Wraps the state another thread exported with `shared()`. */
@@ -190,9 +203,9 @@ export class Shootdown implements ShootdownPort {
     return this.sharedState;
   }
 
-  /** The index into `wake` of a CPU's wake word (CPU_WORDS words per CPU). */
+  /** The index into `wake` (the whole control block) of a CPU's wake word. */
   wakeIndex(cpu: number): number {
-    return cpu * this.layout.cpuWords + CPU_WAKE;
+    return this.layout.ipiCpu(cpu) + CPU_WAKE;
   }
 
   /**
@@ -202,7 +215,7 @@ export class Shootdown implements ShootdownPort {
    * then closes the race with a waker (see `wakeUp`).
    */
   sleepIndex(cpu: number): number {
-    return cpu * this.layout.cpuWords + CPU_SLEEPING;
+    return this.layout.ipiCpu(cpu) + CPU_SLEEPING;
   }
 
   private state(cpu: Cpu): Local {
@@ -234,7 +247,7 @@ export class Shootdown implements ShootdownPort {
   }
 
   private cpuWord(cpu: number, field: number): number {
-    return this.layout.cpu(cpu) + field;
+    return this.layout.ipiCpu(cpu) + field;
   }
 
   wakeAll(): void {
@@ -299,14 +312,40 @@ export class Shootdown implements ShootdownPort {
   }
 
   start(cpu: Cpu, space: string): void {
-    this.setMask(this.space(space), cpu.id, true);
+    const s = this.space(space);
+    this.setMask(s, cpu.id, true);
+    this.publishCr3(cpu, s);
   }
 
   switchSpace(cpu: Cpu, from: string, to: string): void {
-    this.setMask(this.space(to), cpu.id, true);
+    const s = this.space(to);
+    this.setMask(s, cpu.id, true);
+    this.publishCr3(cpu, s);
     // With PCIDs the CPU may keep entries of `from` under its PCID after switching away, so it
     // stays in that cpumask (Linux tracks this with per-CPU ASID generations instead).
     if (!cpu.pcide && from !== to) this.setMask(this.space(from), cpu.id, false);
+  }
+
+  /**
+   * Stores the CPU's CR3 (address space, PCID) in its host words (layout.ts `CR3_SPACE`), one
+   * more than the index so that 0 reads as "not started".
+   */
+  private publishCr3(cpu: Cpu, space: number): void {
+    Atomics.store(this.words, controlWord(cpu.id, CR3_PCID), cpu.cr3Pcid);
+    Atomics.store(this.words, controlWord(cpu.id, CR3_SPACE), space + 1);
+  }
+
+  /**
+   * Where CPU `cpu` runs, read from the control block (any thread, while the CPU runs: the
+   * space and the PCID are two stores, so a read racing a CR3 write may pair the new space with
+   * the old PCID).
+   */
+  activeSpace(cpu: number): ActiveSpace {
+    const space = Atomics.load(this.words, controlWord(cpu, CR3_SPACE)) - 1;
+    return {
+      addressSpace: this.sharedState.spaces[space],
+      pcid: Atomics.load(this.words, controlWord(cpu, CR3_PCID)),
+    };
   }
 
   /** The index of the CPU's current address space, cached by name in its `Local`. */
@@ -567,7 +606,7 @@ export class Shootdown implements ShootdownPort {
 
   /** Index into `ackCycles` of `target`'s last ack time of `initiator`'s slot. */
   private ackCyclesIndex(initiator: number, target: number): number {
-    return (initiator * this.layout.cpuWords + CPU_ACK_CYCLES) / 2 + target;
+    return (initiator * this.layout.ipiCpuWords + CPU_ACK_CYCLES) / 2 + target;
   }
 
   waiting(cpu: Cpu): boolean {

@@ -21,6 +21,12 @@ import {
 
 const HEAD_MODULUS = 2 ** 31;
 
+function checkCapacity(capacity: number): void {
+  if (!Number.isInteger(capacity) || capacity < 1) {
+    throw new RangeError(`trace ring capacity ${capacity} must be a positive integer`);
+  }
+}
+
 /** A decoded record. */
 export interface TraceRecord {
   readonly seq: number;
@@ -43,6 +49,8 @@ export interface Drained {
 export class TraceRing {
   readonly capacity: number;
   readonly buffer: SharedArrayBuffer;
+  /** Where in `buffer` the ring starts (a machine's rings live in its control block). */
+  readonly byteOffset: number;
   // [0] = records written so far, modulo 2^31 (an Int32 word, because Atomics has no Float64);
   // the reader reconstructs the full count from its own, so it may lag by up to 2^31 records.
   private readonly head: Int32Array;
@@ -50,27 +58,51 @@ export class TraceRing {
   private tail = 0; // reader side only
   private written = 0; // writer side only: mirrors head without an atomic read
 
-  private constructor(buffer: SharedArrayBuffer) {
+  private constructor(buffer: SharedArrayBuffer, byteOffset: number, capacity: number) {
     this.buffer = buffer;
-    this.head = new Int32Array(buffer, 0, 2);
-    this.data = new Float64Array(buffer, 8);
-    this.capacity = this.data.length / RECORD_WORDS;
+    this.byteOffset = byteOffset;
+    this.head = new Int32Array(buffer, byteOffset, 2);
+    this.data = new Float64Array(buffer, byteOffset + 8, capacity * RECORD_WORDS);
+    this.capacity = capacity;
     this.written = Atomics.load(this.head, 0);
     this.tail = this.written;
   }
 
-  /** A new ring for `capacity` records (at least 1). */
+  /** A new ring for `capacity` records (at least 1), in a buffer of its own. */
   static create(capacity: number): TraceRing {
-    if (!Number.isInteger(capacity) || capacity < 1) {
-      throw new RangeError(`trace ring capacity ${capacity} must be a positive integer`);
-    }
-    return new TraceRing(new SharedArrayBuffer(8 + capacity * RECORD_WORDS * 8));
+    checkCapacity(capacity);
+    return new TraceRing(new SharedArrayBuffer(TraceRing.bytes(capacity)), 0, capacity);
+  }
+
+  /** Bytes a ring of `capacity` records takes: an 8-byte head, then the records. */
+  static bytes(capacity: number): number {
+    return 8 + capacity * RECORD_WORDS * 8;
   }
 
   /** Wraps a ring created elsewhere (typically on another thread); it reads from the current head
    * on, so records pushed before it was made are neither returned nor counted as lost. */
   static fromBuffer(buffer: SharedArrayBuffer): TraceRing {
-    return new TraceRing(buffer);
+    return new TraceRing(buffer, 0, (buffer.byteLength - 8) / (RECORD_WORDS * 8));
+  }
+
+  /**
+   * The ring of `capacity` records at `byteOffset` (a multiple of 8) of `buffer`, such as a CPU's
+   * ring in a machine's control block (smp/layout.ts); like `fromBuffer`, it reads from the
+   * current head on.
+   */
+  static over(buffer: SharedArrayBuffer, byteOffset: number, capacity: number): TraceRing {
+    checkCapacity(capacity);
+    if (
+      !Number.isInteger(byteOffset) ||
+      byteOffset % 8 !== 0 ||
+      byteOffset < 0 ||
+      byteOffset + TraceRing.bytes(capacity) > buffer.byteLength
+    ) {
+      throw new RangeError(
+        `trace ring at byte ${byteOffset} of ${capacity} records does not fit a ${buffer.byteLength}-byte buffer at an 8-byte boundary`,
+      );
+    }
+    return new TraceRing(buffer, byteOffset, capacity);
   }
 
   /** Appends one record. Writer side only. */

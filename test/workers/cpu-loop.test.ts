@@ -9,7 +9,7 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Cpu, StepResult } from '../../src/cpu/cpu.ts';
-import { controlBytes } from '../../src/smp/control.ts';
+import { controlLayout } from '../../src/smp/layout.ts';
 import type { Shootdown } from '../../src/smp/shootdown.ts';
 import { cpuLoop } from '../../workers/cpu-loop.ts';
 
@@ -32,7 +32,7 @@ afterEach(() => {
 /** Runs `answers.length` blocked episodes of a stand-in CPU; returns what each one did. */
 function run(answers: readonly Answer[], spinIterations: number): Episode[] {
   const wake = new Int32Array(new SharedArrayBuffer(16));
-  const control = new Int32Array(new SharedArrayBuffer(controlBytes(1)));
+  const control = new Int32Array(new SharedArrayBuffer(controlLayout(1, 0, 1).words * 4));
   let episode = -1;
   const episodes: Episode[] = [];
   let spinning = false;

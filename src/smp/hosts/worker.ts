@@ -19,24 +19,26 @@ import * as Comlink from 'comlink';
 import { Piscina } from 'piscina';
 import type { TraceRecord } from '../../trace/ring.ts';
 import {
-  ATTENTION,
-  CALLS,
   type CpuControl,
   type CpuEnd,
   type CpuOutcome,
   type CpuSnapshot,
   type CpuTask,
-  controlWord,
   type InspectOptions,
-  PAUSE,
   RunState,
+} from '../control.ts';
+import {
+  ATTENTION,
+  CALLS,
+  controlWord,
+  PAUSE,
   STATE,
   STEP_COUNTER,
   STOP,
   WAIT_BUFFER,
   WAIT_INDEX,
   WAIT_PC,
-} from '../control.ts';
+} from '../layout.ts';
 import type { Machine } from '../machine.ts';
 import { type SharedMachine, shareMachine } from '../shared-machine.ts';
 import type { Deadlock } from './deterministic.ts';
@@ -331,7 +333,7 @@ export class WorkerHost {
     const t0 = performance.now();
     const machine = this.machine;
     const n = machine.cpus.length;
-    this.control = new Int32Array(shared.control);
+    this.control = new Int32Array(shared.control.buffer);
     this.waitViews = shared.waitBuffers.map((b) => new Int32Array(b));
     this.outcomes = machine.cpus.map(() => undefined);
     const spinIterations = n <= availableParallelism() ? this.opts.spinIterations : 0;
