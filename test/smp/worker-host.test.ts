@@ -140,8 +140,18 @@ describe('runOnWorkers: the same results as the deterministic host', () => {
     const s = scenario('own-steps')
       .machine({ protocol: 'sync-ipi' })
       .addressSpace('A', (as) => as.map4k(PAGE, 0x20_0000, 'PRESENT|WRITABLE'))
-      .cpu('A', (p) => p.store(PAGE, 7).load(PAGE, 'r0').load(PAGE + 0x1000, 'r1'))
-      .cpu('A', (p) => p.load(PAGE, 'r0').load(PAGE + 8, 'r1').load(PAGE + 16, 'r2'))
+      .cpu('A', (p) =>
+        p
+          .store(PAGE, 7)
+          .load(PAGE, 'r0')
+          .load(PAGE + 0x1000, 'r1'),
+      )
+      .cpu('A', (p) =>
+        p
+          .load(PAGE, 'r0')
+          .load(PAGE + 8, 'r1')
+          .load(PAGE + 16, 'r2'),
+      )
       .build();
     const withTrace = await runOnWorkers(Machine.fromScenario(s), { timeoutMs: 2000 });
     const machine = Machine.fromScenario(s, { trace: false });
