@@ -45,10 +45,31 @@ const MIN_SPIN_SHARE = 1 / 16;
  */
 const SPIN_PROBE_EVERY = 16;
 
+/** One class of waits' spin budget (`cpuLoop`): mutable, one object per class per CPU. */
+interface SpinBudget {
+  /** The configured polls. */
+  readonly full: number;
+  /** The polls the next spin may take. */
+  budget: number;
+  /** The floor of `budget`: MIN_SPIN_SHARE of `full`. */
+  readonly min: number;
+  /** Spins taken below the full budget (every SPIN_PROBE_EVERY-th takes the full budget). */
+  probes: number;
+}
+
+function spinBudgetOf(full: number): SpinBudget {
+  return { full, budget: full, min: Math.ceil(full * MIN_SPIN_SHARE), probes: 0 };
+}
+
 /** The loop's settings (the host's `CpuTask` carries them). */
 export interface CpuLoopOptions {
-  /** `Atomics.load` polls before waiting; 0 when CPUs outnumber cores. */
+  /** `Atomics.load` polls before waiting at a barrier; 0 when CPUs outnumber cores. */
   readonly spinIterations: number;
+  /**
+   * `Atomics.load` polls before waiting for IPI acknowledgements (`Cpu.awaitingAcks`); 0 when CPUs
+   * outnumber cores. Its own budget, halved and doubled back like the barrier one.
+   */
+  readonly ackSpinIterations: number;
   /** A wait longer than this (excluding time parked and the spin phase) is a deadlock. */
   readonly timeoutMs: number;
   /** The longest single `Atomics.wait`. */
@@ -111,18 +132,16 @@ export function cpuLoop(
   const word = (w: number) => controlWord(cpu.id, w);
   const { spinIterations, timeoutMs, waitSliceMs } = options;
   /**
-   * The polls the next spin phase may take: `spinIterations`, halved after every spin that ran
-   * out, down to MIN_SPIN_SHARE of it, and doubled back after every spin that saw its word
-   * change. Spins run out when another process holds the core of the CPU awaited: on a 2-core
-   * machine shared with other jobs a busy-target shootdown then cost about 18 µs (the full spin,
-   * then a context switch); with the budget at its floor, the spin costs a microsecond or two.
-   * Below the full budget, one spin in SPIN_PROBE_EVERY takes the full budget, to find out
-   * whether the cores are free again.
+   * The polls the next spin phase may take, one budget per class of wait (barriers, IPI acks):
+   * the full count, halved after every spin that ran out, down to MIN_SPIN_SHARE of it, and
+   * doubled back after every spin that saw its word change. Spins run out when another process
+   * holds the core of the CPU awaited: on a 2-core machine shared with other jobs a busy-target
+   * shootdown then cost about 18 µs (the full spin, then a context switch); with the budget at its
+   * floor, the spin costs a microsecond or two. Below the full budget, one spin in
+   * SPIN_PROBE_EVERY takes the full budget, to find out whether the cores are free again.
    */
-  let spinBudget = spinIterations;
-  const minSpin = Math.ceil(spinIterations * MIN_SPIN_SHARE);
-  /** Spins taken below the full budget (every SPIN_PROBE_EVERY-th takes the full budget). */
-  let probes = 0;
+  const barrierSpin = spinBudgetOf(spinIterations);
+  const ackSpin = spinBudgetOf(options.ackSpinIterations);
   /** True while the CPU is blocked (its last step returned Blocked and the word has not changed). */
   let waiting = false;
   /** Milliseconds spent waiting in the current blocked episode. */
@@ -200,14 +219,13 @@ export function cpuLoop(
       // Below the full budget, every SPIN_PROBE_EVERY-th spin takes the full budget again: a
       // CPU awaiting idle targets (which take a wake-up to answer) would otherwise stay at the
       // floor after one slow wake-up, and pay its own wake-up on every shootdown.
+      const spin = cpu.awaitingAcks ? ackSpin : barrierSpin;
       const budget =
-        spinBudget < spinIterations && ++probes % SPIN_PROBE_EVERY === 0
-          ? spinIterations
-          : spinBudget;
+        spin.budget < spin.full && ++spin.probes % SPIN_PROBE_EVERY === 0 ? spin.full : spin.budget;
       for (let i = 0; i < budget; i++) {
         if (Atomics.load(words, index) !== expected) {
           waiting = false;
-          spinBudget = Math.min(spinIterations, 2 * budget);
+          spin.budget = Math.min(spin.full, 2 * budget);
           return undefined;
         }
         if (
@@ -219,7 +237,7 @@ export function cpuLoop(
       }
       // The spin ran out: the CPU it waits for is asleep, or not running at all because other
       // work holds the host's cores, in which case spinning only delays it further.
-      spinBudget = Math.max(minSpin, spinBudget >> 1);
+      spin.budget = Math.max(spin.min, spin.budget >> 1);
     }
     return sleepUntilChanged(words, index, expected);
   }

@@ -385,6 +385,15 @@ export class Cpu {
     }
   }
 
+  /**
+   * True while the CPU waits for acknowledgements of its own shootdown requests (a flush, or a
+   * sync point's batch or lazy round), not at a barrier: hosts may spin longer for these, since
+   * an ack is due within one wake-up of the target, as Linux's initiator spins in csd_lock_wait.
+   */
+  get awaitingAcks(): boolean {
+    return this.wait === 'flush' || this.wait === 'sync';
+  }
+
   /** Starts waiting (`what`) on this CPU's wake word, whose value was `wake` before the check. */
   private waitFor(what: 'flush' | 'sync' | 'barrier', wake: number): StepResult {
     this.wait = what;

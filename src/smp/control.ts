@@ -154,8 +154,10 @@ export interface CpuTask {
   readonly cpu: number;
   /** The comlink endpoint for `CpuControl`. */
   readonly port: MessagePort;
-  /** `Atomics.load` polls before waiting; 0 when CPUs outnumber cores. */
+  /** `Atomics.load` polls before waiting at a barrier; 0 when CPUs outnumber cores. */
   readonly spinIterations: number;
+  /** `Atomics.load` polls before waiting for IPI acks; 0 when CPUs outnumber cores. */
+  readonly ackSpinIterations: number;
   /** A wait longer than this (excluding time parked and the spin phase) is a deadlock. */
   readonly timeoutMs: number;
   /** The longest single `Atomics.wait`: bounds how late a stop is seen if its wake-up is lost. */

@@ -178,6 +178,7 @@ describe('runOnWorkers: the same results as the deterministic host', () => {
     const host = new WorkerHost(machine, { timeoutMs: 5000 });
     const run = await host.start();
     expect(run.spinIterations).toBe(0); // 64 CPUs outnumber the cores: never spin
+    expect(run.ackSpinIterations).toBe(0);
     expect(run.cpus).toHaveLength(64);
     expect(run.cpus.every((c) => c.end === 'halted' && c.state.status === 'halted')).toBe(true);
     expect(run.deadlock).toBeUndefined();
@@ -209,6 +210,7 @@ describe('runOnWorkers: no wake-up is lost', () => {
     const machine = Machine.fromScenario(b.build(), { protocol: 'sync-ipi' });
     const run = await runOnWorkers(machine, {
       spinIterations: 0,
+      ackSpinIterations: 0,
       timeoutMs: 5000,
       waitSliceMs: 250,
       trace: false,

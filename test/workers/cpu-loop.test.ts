@@ -4,7 +4,7 @@
  * wait only when the spin runs out; the spin budget halves after each spin that runs out (down to
  * 1/16), doubles back after each that succeeds, and below the full budget every 16th spin probes
  * with the full budget. `Atomics.load`/`Atomics.store` are wrapped to count polls and publications
- * and to answer the wait at a chosen poll.
+ * and to answer the wait at a chosen poll. Waits for IPI acks spin with their own budget.
  */
 
 import { afterEach, describe, expect, it } from 'vitest';
@@ -29,8 +29,16 @@ afterEach(() => {
   Atomics.store = original.store;
 });
 
-/** Runs `answers.length` blocked episodes of a stand-in CPU; returns what each one did. */
-function run(answers: readonly Answer[], spinIterations: number): Episode[] {
+/**
+ * Runs `answers.length` blocked episodes of a stand-in CPU; returns what each one did. Episode
+ * `i` waits for IPI acks when `acks[i]` (else at a barrier), spinning with `ackSpinIterations`.
+ */
+function run(
+  answers: readonly Answer[],
+  spinIterations: number,
+  ackSpinIterations = spinIterations,
+  acks: readonly boolean[] = [],
+): Episode[] {
   const wake = new Int32Array(new SharedArrayBuffer(16));
   const control = new Int32Array(new SharedArrayBuffer(controlLayout(1, 0, 1).words * 4));
   let episode = -1;
@@ -52,6 +60,9 @@ function run(answers: readonly Answer[], spinIterations: number): Episode[] {
       return StepResult.Blocked;
     },
     describeWait: () => 'scripted',
+    get awaitingAcks(): boolean {
+      return acks[episode] === true;
+    },
   };
   const shootdown = { wake, sleepIndex: () => 2, wakeIndex: () => 0 };
   Atomics.load = ((typed: Int32Array, index: number) => {
@@ -76,7 +87,7 @@ function run(answers: readonly Answer[], spinIterations: number): Episode[] {
     control,
     [wake.buffer as SharedArrayBuffer],
     shootdown as unknown as Shootdown,
-    { spinIterations, timeoutMs: 5000, waitSliceMs: 50 },
+    { spinIterations, ackSpinIterations, timeoutMs: 5000, waitSliceMs: 50 },
   );
   expect(loop.run()).toBe('halted');
   expect(loop.episodes).toBe(answers.length);
@@ -113,5 +124,16 @@ describe('cpuLoop: the blocked CPU', () => {
     answers.push('after-spin');
     const polls = run(answers, 1600).map((e) => e.polls);
     expect(polls).toEqual([1600, 800, 400, 200, 50, 150, 400]);
+  });
+
+  it('spins for IPI acks with a budget of its own, which barrier run-outs do not shrink', () => {
+    // Barrier waits (budget 160) that run out, interleaved with ack waits (budget 1600) answered
+    // at poll 1000: the ack spins keep their full budget, the barrier spins halve.
+    const answers: Answer[] = ['after-spin', 1000, 'after-spin', 1000, 'after-spin', 'after-spin'];
+    const acks = [false, true, false, true, false, true];
+    const episodes = run(answers, 160, 1600, acks);
+    expect(episodes.map((e) => e.polls)).toEqual([160, 1000, 80, 1000, 40, 1600]);
+    // Only the waits whose spin ran out published (and slept).
+    expect(episodes.map((e) => e.published > 0)).toEqual([true, false, true, false, true, true]);
   });
 });

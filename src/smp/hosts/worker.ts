@@ -58,6 +58,7 @@ const TSX_LOADER = import.meta.resolve('tsx');
 export const WORKER_HOST_DEFAULTS = Object.freeze({
   timeoutMs: 5000,
   spinIterations: 2000,
+  ackSpinIterations: 12_000,
   waitSliceMs: 50,
   drainIntervalMs: 1,
   controlTimeoutMs: 5000,
@@ -76,6 +77,13 @@ export interface WorkerHostOptions {
    * and doubles it back after each spin that succeeds (workers/cpu-loop.ts).
    */
   readonly spinIterations?: number;
+  /**
+   * The same for a CPU waiting for acknowledgements of its IPIs, with a budget of its own: about
+   * 100 µs here (8 ns a poll), to outlast a sleeping target's wake-up (40-60 µs on this VM), so
+   * that an idle-target shootdown costs the initiator one wake-up, not two (Linux's initiator
+   * never sleeps: it spins in csd_lock_wait). bench/shootdown-latency.ts, Table 5.
+   */
+  readonly ackSpinIterations?: number;
   /** The longest single `Atomics.wait` (bounds how late a stop is seen if its wake-up is lost). */
   readonly waitSliceMs?: number;
   /** How often the main thread drains the trace rings. */
@@ -138,8 +146,10 @@ export interface WorkerRun {
   readonly wallMs: number;
   /** Wall-clock milliseconds spent starting the threads and building the CPUs. */
   readonly startupMs: number;
-  /** The spin count the CPUs used (0 when oversubscribed). */
+  /** The spin count the CPUs used at barriers (0 when oversubscribed). */
   readonly spinIterations: number;
+  /** The spin count the CPUs used waiting for acks (0 when oversubscribed). */
+  readonly ackSpinIterations: number;
   /**
    * What the step stamps are: `global-step`, one shared counter, `Atomics.add` before every
    * `step()`; `cpu-step` without a trace (`trace: false`): each CPU counts its own steps, so fault
@@ -215,6 +225,7 @@ export class WorkerHost {
     this.opts = {
       timeoutMs: options.timeoutMs ?? WORKER_HOST_DEFAULTS.timeoutMs,
       spinIterations: options.spinIterations ?? WORKER_HOST_DEFAULTS.spinIterations,
+      ackSpinIterations: options.ackSpinIterations ?? WORKER_HOST_DEFAULTS.ackSpinIterations,
       waitSliceMs: options.waitSliceMs ?? WORKER_HOST_DEFAULTS.waitSliceMs,
       drainIntervalMs: options.drainIntervalMs ?? WORKER_HOST_DEFAULTS.drainIntervalMs,
       controlTimeoutMs: options.controlTimeoutMs ?? WORKER_HOST_DEFAULTS.controlTimeoutMs,
@@ -224,10 +235,10 @@ export class WorkerHost {
     for (const key of ['timeoutMs', 'waitSliceMs', 'drainIntervalMs'] as const) {
       if (!(this.opts[key] > 0)) throw new RangeError(`${key} ${this.opts[key]} must be positive`);
     }
-    if (!Number.isInteger(this.opts.spinIterations) || this.opts.spinIterations < 0) {
-      throw new RangeError(
-        `spinIterations ${this.opts.spinIterations} must be a non-negative integer`,
-      );
+    for (const key of ['spinIterations', 'ackSpinIterations'] as const) {
+      if (!Number.isInteger(this.opts[key]) || this.opts[key] < 0) {
+        throw new RangeError(`${key} ${this.opts[key]} must be a non-negative integer`);
+      }
     }
     this.signal = options.signal;
   }
@@ -336,7 +347,10 @@ export class WorkerHost {
     this.control = new Int32Array(shared.control.buffer);
     this.waitViews = shared.waitBuffers.map((b) => new Int32Array(b));
     this.outcomes = machine.cpus.map(() => undefined);
-    const spinIterations = n <= availableParallelism() ? this.opts.spinIterations : 0;
+    // No spinning when the CPUs outnumber the cores: a spinner steals the awaited CPU's core.
+    const spare = n <= availableParallelism();
+    const spinIterations = spare ? this.opts.spinIterations : 0;
+    const ackSpinIterations = spare ? this.opts.ackSpinIterations : 0;
     const failed = new Promise<never>((_, reject) => {
       this.onFailure = reject;
     });
@@ -385,7 +399,9 @@ export class WorkerHost {
     let timer: NodeJS.Timeout | undefined;
     let tStart = t0;
     try {
-      const tasks = machine.cpus.map((_, cpu) => this.launch(pool, shared, cpu, spinIterations));
+      const tasks = machine.cpus.map((_, cpu) =>
+        this.launch(pool, shared, cpu, spinIterations, ackSpinIterations),
+      );
       const settled = Promise.all(tasks);
       settled.catch(() => {});
 
@@ -458,6 +474,7 @@ export class WorkerHost {
       wallMs: tEnd - tStart,
       startupMs: tStart - t0,
       spinIterations,
+      ackSpinIterations,
       stamp: globalStamps ? 'global-step' : 'cpu-step',
     };
   }
@@ -468,6 +485,7 @@ export class WorkerHost {
     shared: SharedMachine,
     cpu: number,
     spinIterations: number,
+    ackSpinIterations: number,
   ): Promise<CpuOutcome> {
     const { port1, port2 } = new MessageChannel();
     this.ports.push(port1);
@@ -477,6 +495,7 @@ export class WorkerHost {
       cpu,
       port: port2,
       spinIterations,
+      ackSpinIterations,
       timeoutMs: this.opts.timeoutMs,
       waitSliceMs: Math.min(this.opts.waitSliceMs, this.opts.timeoutMs),
     };
