@@ -38,7 +38,7 @@
  * Then where the time goes (Table 4: the protocol's compute on one thread, both CPUs stepped in
  * lockstep, plus a few primitives) and the effect of the WorkerHost's `spinIterations` and
  * `waitSliceMs` options (Table 5). About 80 s (`--quick`: about 45 s; `--focus`, only the floors,
- * the 1-target replica rows and Table 4, for iterating on the IPI path: about 10 s).
+ * the 1-target replica rows and Table 4, for iterating on the IPI path: about 20 s).
  *
  * Run: `npx tsx bench/shootdown-latency.ts [--quick] [--focus] [--runs N]`.
  */
@@ -1105,7 +1105,7 @@ async function main(): Promise<void> {
             ? 'none: the two threads shared a core in this run (see the run medians in Table 1)'
             : measured < critical
               ? 'none: the parts above overlap on two cores, or were slowed in this run (see their sync - none)'
-              : `about ${((2 * (measured - critical)) / (spinRtt * 1000)).toFixed(1)} handoffs of half a spin round trip: the step counter's line (each CPU takes it at every step) and the slot's`,
+              : `about ${((2 * (measured - critical)) / (spinRtt * 1000)).toFixed(1)} handoffs of half a spin round trip: the slot's line, which the target reads only once it saw its WAKE word (a second, dependent miss), and its ACK`,
         ],
         ...prims.map((p) => [p.name, p.ns.toFixed(1), 'ns per call']),
       ],
