@@ -1,5 +1,6 @@
 /**
- * smpsim's public API: re-exports only (like the crate's `paging/mod.rs`).
+ * smpsim's public API: re-exports only (like the crate's `paging/mod.rs`): the paging port, and the
+ * machines that run scenarios over it (`Machine`, the deterministic and worker-thread hosts).
  */
 
 export {
@@ -49,3 +50,15 @@ export { CratePanic } from './paging/panic.ts';
 export { BlockRange } from './paging/range.ts';
 export { traceWalk, type WalkStep } from './paging/walk-trace.ts';
 export { err, ok, type Result } from './result.ts';
+export { type ScenarioBuilder, scenario } from './scenarios/builder.ts';
+export { loadScenario } from './scenarios/load.ts';
+export type { CpuSnapshot, StepReport } from './smp/control.ts';
+export { runDeterministic } from './smp/hosts/deterministic.ts';
+export {
+  runOnWorkers,
+  WorkerHost,
+  WorkerHostError,
+  type WorkerHostOptions,
+  type WorkerRun,
+} from './smp/hosts/worker.ts';
+export { Machine, type MachineOptions } from './smp/machine.ts';

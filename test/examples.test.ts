@@ -1,6 +1,7 @@
 /**
- * Keeps the README honest: its API example is `examples/quickstart.ts` verbatim, and running that
- * file prints exactly the output block the README shows under it.
+ * Keeps the README honest: its API examples are `examples/quickstart.ts` and
+ * `examples/step-shootdown.ts` verbatim, and running each file prints exactly the output block the
+ * README shows under it.
  */
 
 import { execFileSync } from 'node:child_process';
@@ -20,23 +21,29 @@ function blocks(section: string): [string, string][] {
   return [...text.matchAll(/```(\w*)\n([\s\S]*?)```/g)].map((m) => [m[1]!, m[2]!]);
 }
 
-describe('README API example', () => {
-  const [[lang, code], [outLang, output]] = blocks('API example') as [
-    [string, string],
-    [string, string],
-  ];
+const EXAMPLES = ['quickstart', 'step-shootdown'] as const;
 
-  it('is examples/quickstart.ts verbatim', () => {
-    expect(lang).toBe('ts');
-    expect(code).toBe(readFileSync(`${root}examples/quickstart.ts`, 'utf8'));
+describe('README API examples', () => {
+  const found = blocks('API example');
+
+  it('has a code block and an output block per example', () => {
+    expect(found.map(([lang]) => lang)).toEqual(EXAMPLES.flatMap(() => ['ts', 'text']));
   });
 
-  it('prints exactly the output the README shows', () => {
-    expect(outLang).toBe('text');
-    const printed = execFileSync(process.execPath, ['--import', 'tsx', 'examples/quickstart.ts'], {
-      cwd: root,
-      encoding: 'utf8',
+  EXAMPLES.forEach((name, i) => {
+    const code = found[2 * i]?.[1];
+    const output = found[2 * i + 1]?.[1];
+
+    it(`shows examples/${name}.ts verbatim`, () => {
+      expect(code).toBe(readFileSync(`${root}examples/${name}.ts`, 'utf8'));
     });
-    expect(printed).toBe(output);
+
+    it(`examples/${name}.ts prints exactly the output the README shows`, () => {
+      const printed = execFileSync(process.execPath, ['--import', 'tsx', `examples/${name}.ts`], {
+        cwd: root,
+        encoding: 'utf8',
+      });
+      expect(printed).toBe(output);
+    });
   });
 });

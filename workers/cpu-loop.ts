@@ -83,6 +83,13 @@ export interface CpuLoop {
    * differs from `seenAttention`; calling it again resumes where it left off, a wait included.
    */
   run(): LoopExit;
+  /**
+   * One step outside `run`, for a parked CPU single-stepped over the control plane: the step
+   * `run` would take next, stamped and counted the same way. A CPU blocked on a word that has not
+   * changed is not stepped (the deterministic host's rule): `'waiting'`. A step that blocks
+   * leaves the CPU waiting, so that `run` resumes that wait.
+   */
+  stepOnce(): StepResult | 'waiting';
   /** The doorbell value the caller has answered. */
   seenAttention: number;
   /**
@@ -161,6 +168,7 @@ export function cpuLoop(
 
   const loop: CpuLoop = {
     run,
+    stepOnce,
     seenAttention: Atomics.load(control, attention),
     stamps: [],
     steps: 0,
@@ -173,7 +181,6 @@ export function cpuLoop(
   return loop;
 
   function run(): LoopExit {
-    const stamps = loop.stamps;
     for (;;) {
       if (waiting) {
         // Resume the wait the doorbell interrupted: a blocked CPU is not stepped again until its
@@ -183,24 +190,41 @@ export function cpuLoop(
       }
       if (Atomics.load(control, attention) !== loop.seenAttention) return 'attention';
       if (beforeStep !== undefined) beforeStep(cpu);
-      // The global step stamp every trace record of this step carries (worker.ts: merge order).
-      if (globalStamps) {
-        cpu.now = Atomics.add(control, STEP_COUNTER, 1);
-        stamps.push(cpu.now);
-      } else cpu.now = loop.steps;
-      loop.steps++;
-      const r = cpu.step();
+      const r = stampedStep();
       if (r === StepResult.Halted) return 'halted';
       if (r === StepResult.Blocked) {
-        waiting = true;
-        waitedMs = 0;
-        loop.episodes++;
-        episodeSlept = false;
-        spun = false;
         const w = waitUntilChanged();
         if (w !== undefined) return w;
       }
     }
+  }
+
+  function stepOnce(): StepResult | 'waiting' {
+    if (waiting) {
+      if (Atomics.load(cpu.blockedWords!, cpu.blockedIndex) === cpu.blockedExpected)
+        return 'waiting';
+      waiting = false;
+    }
+    return stampedStep();
+  }
+
+  /** Takes the step stamp, steps, and opens a blocked episode if the step blocked. */
+  function stampedStep(): StepResult {
+    // The global step stamp every trace record of this step carries (worker.ts: merge order).
+    if (globalStamps) {
+      cpu.now = Atomics.add(control, STEP_COUNTER, 1);
+      loop.stamps.push(cpu.now);
+    } else cpu.now = loop.steps;
+    loop.steps++;
+    const r = cpu.step();
+    if (r === StepResult.Blocked) {
+      waiting = true;
+      waitedMs = 0;
+      loop.episodes++;
+      episodeSlept = false;
+      spun = false;
+    }
+    return r;
   }
 
   /**

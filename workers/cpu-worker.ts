@@ -11,12 +11,14 @@
 
 import { performance } from 'node:perf_hooks';
 import * as Comlink from 'comlink';
+import { StepResult } from '../src/cpu/cpu.ts';
 import {
   type CpuControl,
   type CpuEnd,
   type CpuOutcome,
   type CpuTask,
   RunState,
+  type StepReport,
   snapshotCpu,
 } from '../src/smp/control.ts';
 import { ATTENTION, CALLS, controlWord, PAUSE, STATE, STOP } from '../src/smp/layout.ts';
@@ -52,6 +54,8 @@ async function runCpu(task: CpuTask): Promise<CpuOutcome> {
     onStart = resolve;
   });
   let wakeParked: (() => void) | undefined;
+  /** Set when a single step (control call `step`) halted the CPU: the task then ends. */
+  let haltedByStep = false;
   const served1 = <T>(value: T): T => {
     served++;
     wakeParked?.();
@@ -72,6 +76,36 @@ async function runCpu(task: CpuTask): Promise<CpuOutcome> {
       return served1(undefined);
     },
     inspect: (options) => served1(snapshotCpu(cpu, options)),
+    step: (count) => {
+      served1(undefined);
+      // The host checks these first; its view may lag by the halting step's own answer.
+      if (haltedByStep) {
+        throw new Error(`cpu ${task.cpu} has ended (halted): there is nothing to step`);
+      }
+      if (!started || Atomics.load(control, word(PAUSE)) === 0) {
+        throw new Error(`cpu ${task.cpu}: step() needs a CPU parked by pause()`);
+      }
+      let steps = 0;
+      let stopped: StepReport['stopped'] = 'ran';
+      while (steps < count) {
+        const r = loop.stepOnce();
+        if (r === 'waiting') {
+          stopped = 'waiting';
+          break;
+        }
+        steps++;
+        if (r === StepResult.Halted) {
+          haltedByStep = true;
+          stopped = 'halted';
+          break;
+        }
+        if (r === StepResult.Blocked) {
+          stopped = 'blocked';
+          break;
+        }
+      }
+      return { steps, stopped, state: snapshotCpu(cpu, { tlb: true }) };
+    },
     stop: () => {
       Atomics.store(control, word(STOP), 1);
       onStart(); // a CPU stopped before it started ends at once
@@ -120,6 +154,7 @@ async function runCpu(task: CpuTask): Promise<CpuOutcome> {
     // Read the doorbell before the request words: a request made after this read rings it again
     // (`loop.run()` sees that); one made before set its STOP/PAUSE/CALLS word first, seen below.
     loop.seenAttention = Atomics.load(control, word(ATTENTION));
+    if (haltedByStep) return finish('halted');
     if (Atomics.load(control, word(STOP)) !== 0) return finish('stopped');
     const paused = Atomics.load(control, word(PAUSE)) !== 0;
     if (paused || served < Atomics.load(control, word(CALLS))) {

@@ -69,6 +69,20 @@ export interface CpuSnapshot {
   readonly tlb?: readonly TlbEntrySnapshot[];
 }
 
+/** What `step` did: the steps taken, why it stopped stepping, and the CPU's state after. */
+export interface StepReport {
+  /** `step()` calls made (fewer than asked once the CPU blocked or halted). */
+  readonly steps: number;
+  /**
+   * `ran`: every step asked for ran; `blocked`: the last one blocked (it waits for an IPI ack, a
+   * barrier or a sync point); `waiting`: the CPU was already blocked and its word had not
+   * changed, so it did not step (it waits for a CPU that is paused, or not yet there);
+   * `halted`: the CPU halted (its task ends, as in a run).
+   */
+  readonly stopped: 'ran' | 'blocked' | 'waiting' | 'halted';
+  readonly state: CpuSnapshot;
+}
+
 /** What `inspect` includes beyond registers and counters. */
 export interface InspectOptions {
   /** Copy the TLB's valid entries (allocates: a few hundred bytes per entry). */
@@ -115,6 +129,11 @@ export interface CpuControl {
   pause(): CpuSnapshot;
   /** Unparks a paused CPU. */
   resume(): void;
+  /**
+   * Single-steps a parked CPU: up to `count` steps of the step loop (stamps, IPI servicing at
+   * each instruction boundary), never waiting. An error unless the CPU is parked by `PAUSE`.
+   */
+  step(count: number): StepReport;
   /** The CPU's state between two steps (or while blocked, or after it ended). */
   inspect(options?: InspectOptions): CpuSnapshot;
   /** Stops the CPU (also unparks it, so a paused CPU ends too). */

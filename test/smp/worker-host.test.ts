@@ -341,3 +341,68 @@ describe('WorkerHost: the control plane', () => {
     expect(host.liveThreads).toBe(0);
   });
 });
+
+describe('WorkerHost: single-stepping paused CPUs', () => {
+  const OTHER = 0x40_1000;
+  /** CPU 1 caches PAGE; CPU 0 unmaps it and flushes (sync-ipi: one IPI to CPU 1). */
+  const shootdown = () =>
+    scenario('step-a-shootdown')
+      .machine({ protocol: 'sync-ipi' })
+      .addressSpace('A', (as) => {
+        as.map4k(PAGE, 0x20_0000, 'PRESENT|WRITABLE');
+        as.map4k(OTHER, 0x20_1000, 'PRESENT|WRITABLE');
+      })
+      .cpu('A', (p) => p.unmap('4KiB', PAGE, 'r1').flush())
+      .cpu('A', (p) =>
+        p
+          .load(PAGE, 'r0')
+          .load(OTHER, 'r1')
+          .load(OTHER + 8, 'r2'),
+      )
+      .build();
+
+  it("steps one CPU at a time from the first instruction: an IPI is serviced at the target's next step", async () => {
+    const machine = Machine.fromScenario(shootdown());
+    const host = new WorkerHost(machine, { timeoutMs: 2000, startPaused: true });
+    const running = host.start();
+    await host.whenStarted();
+    expect(host.phase).toBe('paused');
+    await expect(host.step(0, 0)).rejects.toThrow('step count 0 must be a positive integer');
+    await expect(host.step(2)).rejects.toThrow('cpu 2 does not exist: the machine has 2 CPUs');
+
+    let r = await host.step(1); // CPU 1 caches PAGE
+    expect([r.steps, r.stopped, r.state.pc]).toEqual([1, 'ran', 1]);
+    expect(r.state.tlb?.map((e) => e.pageStart)).toEqual([PAGE]);
+    r = await host.step(0); // unmap
+    expect([r.steps, r.stopped, r.state.pc]).toEqual([1, 'ran', 1]);
+    r = await host.step(0, 5); // flush: posts the IPI and blocks for CPU 1's ack
+    expect([r.steps, r.stopped, r.state.pc]).toEqual([1, 'blocked', 1]);
+    expect(machine.shootdown.requestsTo(1)).toBe(1);
+    r = await host.step(0); // CPU 1 is parked: nothing acknowledged, so no step
+    expect([r.steps, r.stopped]).toEqual([0, 'waiting']);
+    r = await host.step(1); // its instruction boundary: the IPI drops PAGE, then it loads OTHER
+    expect([r.steps, r.stopped, r.state.pc]).toEqual([1, 'ran', 2]);
+    expect(r.state.tlb?.map((e) => e.pageStart)).toEqual([OTHER]);
+    expect(machine.shootdown.acksTo(0)).toBe(1);
+    r = await host.step(0, 3); // the ack came: the flush completes, then CPU 0 halts
+    expect([r.steps, r.stopped, r.state.status]).toEqual([2, 'halted', 'halted']);
+    await expect(host.step(0)).rejects.toThrow(/cpu 0 has ended \(halted\)/);
+    await host.resume();
+    await expect(host.step(1)).rejects.toThrow(/step\(\): the host is running, not paused/);
+    const run = await running;
+    expect(run.cpus.map((c) => [c.end, c.steps])).toEqual([
+      ['halted', 4], // unmap, flush (blocked), flush (done), the halting step
+      ['halted', 4], // three loads, the halting step
+    ]);
+    expect(host.liveThreads).toBe(0);
+  });
+
+  it('whenStarted() rejects when the run is stopped before every CPU started', async () => {
+    const host = new WorkerHost(Machine.fromScenario(shootdown()), { startPaused: true });
+    const running = host.start();
+    await host.stop();
+    const run = await running;
+    expect(run.stopped).toBe(true);
+    await expect(host.whenStarted()).rejects.toThrow(/before every CPU started|stopped/);
+  });
+});

@@ -26,6 +26,7 @@ import {
   type CpuTask,
   type InspectOptions,
   RunState,
+  type StepReport,
 } from '../control.ts';
 import {
   ATTENTION,
@@ -94,6 +95,11 @@ export interface WorkerHostOptions {
   readonly startupTimeoutMs?: number;
   /** Whether CPUs write trace records (default true; false matches `Machine` built with `trace: false`). */
   readonly trace?: boolean;
+  /**
+   * Park every CPU before its first instruction (default false): the host is `paused` once
+   * `whenStarted()` resolves, ready for `step()`, `inspect()` and `resume()`.
+   */
+  readonly startPaused?: boolean;
   /** Aborting it stops the run (as `stop()` does): for Ctrl-C. */
   readonly signal?: AbortSignal;
 }
@@ -213,6 +219,18 @@ export class WorkerHost {
   private waitViews: Int32Array<SharedArrayBuffer>[] = [];
   private outcomes: (CpuOutcome | undefined)[] = [];
   private deadlock: Deadlock | undefined;
+  private onStarted: () => void = () => {};
+  private onNotStarted: (e: Error) => void = () => {};
+  private readonly startedPromise = new Promise<void>((resolve, reject) => {
+    this.onStarted = resolve;
+    this.onNotStarted = reject;
+  });
+  /** Settles `startedPromise` for a run that ended (a no-op once it resolved). */
+  private settleStarted(error: unknown): void {
+    this.onNotStarted(
+      error instanceof Error ? error : new Error('the run ended before every CPU started'),
+    );
+  }
   private stopRequested = false;
   private failure: WorkerHostError | undefined;
   private onFailure: (e: WorkerHostError) => void = () => {};
@@ -231,7 +249,10 @@ export class WorkerHost {
       controlTimeoutMs: options.controlTimeoutMs ?? WORKER_HOST_DEFAULTS.controlTimeoutMs,
       startupTimeoutMs: options.startupTimeoutMs ?? WORKER_HOST_DEFAULTS.startupTimeoutMs,
       trace: options.trace ?? true,
+      startPaused: options.startPaused ?? false,
     };
+    // Nobody need await whenStarted(): a run that ends before starting rejects it unobserved.
+    this.startedPromise.catch(() => {});
     for (const key of ['timeoutMs', 'waitSliceMs', 'drainIntervalMs'] as const) {
       if (!(this.opts[key] > 0)) throw new RangeError(`${key} ${this.opts[key]} must be positive`);
     }
@@ -294,6 +315,41 @@ export class WorkerHost {
     }, this.opts.controlTimeoutMs);
     await this.finished;
     clearTimeout(grace);
+  }
+
+  /**
+   * Resolves once every CPU is built and started (the host is then `running`, or `paused` with
+   * `startPaused`); rejects if the run failed or was stopped first.
+   */
+  whenStarted(): Promise<void> {
+    return this.startedPromise;
+  }
+
+  /**
+   * Single-steps CPU `cpu` of a paused host: up to `count` (default 1) of its steps, each servicing
+   * the IPIs posted to it at the instruction boundary, as in a run. Stepping never waits: it stops
+   * early when a step blocks (an IPI ack, a barrier, a sync point) or the CPU halts, and a blocked
+   * CPU whose word has not changed does not step (`stopped: 'waiting'`): the CPUs it waits for are
+   * paused too. Other CPUs stay parked; `resume()` goes on from there.
+   *
+   * @throws Error unless the host is paused; RangeError for a CPU or count out of range, or a CPU
+   * that has already ended.
+   */
+  async step(cpu: number, count = 1): Promise<StepReport> {
+    this.expectPhase('step', ['paused']);
+    if (!Number.isInteger(cpu) || cpu < 0 || cpu >= this.machine.cpus.length) {
+      throw new RangeError(
+        `cpu ${cpu} does not exist: the machine has ${this.machine.cpus.length} CPUs`,
+      );
+    }
+    if (!Number.isInteger(count) || count < 1) {
+      throw new RangeError(`step count ${count} must be a positive integer`);
+    }
+    const ended = this.outcomes[cpu];
+    if (ended !== undefined) {
+      throw new RangeError(`cpu ${cpu} has ended (${ended.end}): there is nothing to step`);
+    }
+    return this.call(cpu, (r) => r.step(count));
   }
 
   /** Parks every running CPU at its next step boundary; resolves with their states once parked. */
@@ -416,7 +472,11 @@ export class WorkerHost {
       tStart = performance.now();
       timer = setInterval(drain, this.opts.drainIntervalMs);
       if (!this.stopRequested) {
-        this.phaseNow = 'running';
+        if (this.opts.startPaused) {
+          for (const cpu of this.cpuIds()) Atomics.store(this.control, controlWord(cpu, PAUSE), 1);
+        }
+        this.phaseNow = this.opts.startPaused ? 'paused' : 'running';
+        this.onStarted();
         await race(
           Promise.all(this.cpuIds().map((cpu) => this.call(cpu, (r) => r.start()))),
           failed,
@@ -429,6 +489,7 @@ export class WorkerHost {
           ? e
           : (this.failure ?? new WorkerHostError(-1, `worker host: ${describe(e)}`, { cause: e }));
       this.phaseNow = 'failed';
+      this.settleStarted(error);
       clearInterval(timer);
       await this.teardown();
       throw error;
@@ -436,6 +497,7 @@ export class WorkerHost {
       this.signal?.removeEventListener('abort', onAbort);
     }
     const tEnd = performance.now();
+    this.settleStarted(undefined);
     clearInterval(timer);
     drain();
     await this.teardown();
