@@ -74,6 +74,10 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .option('--seed <n>', 'seed of the deterministic scheduler (default 1)')
     .option('--schedule <s>', 'explicit CPU order, e.g. 0,1*3,0 (then the seed continues)')
     .option('--json', 'print the JSON report instead of the timeline')
+    .option(
+      '--cpus <n>',
+      "a machine of N CPUs: the ones the scenario does not program idle in CPU 0's address space until its CPUs are done",
+    )
     .option('--html <file>', 'also write a self-contained HTML report of the run to FILE')
     .action(async (ref: string, opts: RunOptions) => {
       status = await runCommand(ref, opts, io);

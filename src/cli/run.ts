@@ -10,6 +10,7 @@ import { checkRun } from '../check/checker.ts';
 import { renderHtmlReport } from '../report/html.ts';
 import { buildRunReport, type HostRun } from '../report/run-report.ts';
 import { renderTimeline } from '../report/timeline.ts';
+import { CpusError, withCpus } from '../scenarios/bystanders.ts';
 import { loadScenario } from '../scenarios/load.ts';
 import { PROTOCOLS, type Protocol, type Scenario } from '../scenarios/scenario.ts';
 import { parseSchedule, runDeterministic } from '../smp/hosts/deterministic.ts';
@@ -30,6 +31,8 @@ export interface RunOptions {
   readonly json?: boolean;
   /** Also write the self-contained HTML report to this file. */
   readonly html?: string;
+  /** Run on a machine of this many CPUs: the extra ones are bystanders (scenarios/bystanders.ts). */
+  readonly cpus?: string;
 }
 
 /** Reads a scenario from a path, or from the built-in library when `ref` names no file. */
@@ -45,6 +48,22 @@ export function resolveScenario(ref: string): Scenario {
   );
 }
 
+/** The scenario on `--cpus N` CPUs (bystanders added), or as it is without the option. */
+function withCpusOption(scenario: Scenario, text: string | undefined): Scenario {
+  if (text === undefined) return scenario;
+  if (!/^\d+$/.test(text)) {
+    throw new UsageError(
+      `run: --cpus ${text} must be an integer from ${scenario.machine.cpus} to 64`,
+    );
+  }
+  try {
+    return withCpus(scenario, Number(text));
+  } catch (e) {
+    if (e instanceof CpusError) throw new UsageError(`run: ${e.message}`);
+    throw e;
+  }
+}
+
 function parseSeed(text: string | undefined): number {
   if (text === undefined) return 1;
   if (!/^\d+$/.test(text) || Number(text) > 0xffff_ffff) {
@@ -55,7 +74,7 @@ function parseSeed(text: string | undefined): number {
 
 /** Runs a scenario; resolves to 0, or 1 when a CPU failed an assertion or the run deadlocked. */
 export async function runCommand(ref: string, opts: RunOptions, io: Io): Promise<number> {
-  const scenario = resolveScenario(ref);
+  const scenario = withCpusOption(resolveScenario(ref), opts.cpus);
   const protocol = (opts.protocol ?? scenario.machine.protocol) as Protocol;
   if (!PROTOCOLS.includes(protocol)) {
     throw new UsageError(`run: --protocol ${protocol} is not one of ${PROTOCOLS.join(', ')}`);

@@ -27,6 +27,22 @@ function file(s: Scenario): string {
 }
 
 describe('smpsim run (deterministic host)', () => {
+  it('--cpus N adds bystanders that the flush interrupts; a bad N is a usage error', async () => {
+    const r = await cli('run', 'unmap-without-shootdown', '--cpus', '4');
+    expect(r.status).toBe(0);
+    expect(r.out).toContain('4 CPUs, protocol sync-ipi');
+    for (const cpu of [1, 2, 3]) expect(r.out).toContain(`IPI → cpu${cpu}: 1 page`);
+    expect(r.out).toContain('shootdown done: 3 acks');
+    const bad = await cli('run', 'unmap-without-shootdown', '--cpus', '1');
+    expect(bad.status).toBe(2);
+    expect(bad.err).toContain(
+      '--cpus 1: unmap-without-shootdown programs 2 CPUs, so the machine needs from 2 to 64',
+    );
+    const word = await cli('run', 'unmap-without-shootdown', '--cpus', 'four');
+    expect(word.status).toBe(2);
+    expect(word.err).toContain('--cpus four must be an integer from 2 to 64');
+  });
+
   it('shows the stale TLB hit after an unmap flushed only locally (protocol none)', async () => {
     const r = await cli('run', 'unmap-without-shootdown', '--protocol', 'none');
     expect(r.status).toBe(0);
