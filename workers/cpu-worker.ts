@@ -22,6 +22,7 @@ import {
   snapshotCpu,
 } from '../src/smp/control.ts';
 import { ATTENTION, CALLS, controlWord, PAUSE, STATE, STOP } from '../src/smp/layout.ts';
+import { loadInto, replaceProgram } from '../src/smp/machine.ts';
 import { rebuildCpu } from '../src/smp/shared-machine.ts';
 import { cpuLoop } from './cpu-loop.ts';
 
@@ -42,7 +43,16 @@ export default async function cpuTask(task: CpuTask): Promise<CpuOutcome> {
 }
 
 async function runCpu(task: CpuTask): Promise<CpuOutcome> {
-  const { cpu, control, waitBuffers, shootdown } = rebuildCpu(task.shared, task.cpu);
+  const {
+    cpu,
+    control,
+    waitBuffers,
+    shootdown,
+    env,
+    scenario: built,
+  } = rebuildCpu(task.shared, task.cpu);
+  /** This thread's copy of the scenario, with the programs loaded since (`load`). */
+  let scenario = built;
   const word = (w: number) => controlWord(task.cpu, w);
   const loop = cpuLoop(cpu, control, waitBuffers, shootdown, task);
   let served = 0;
@@ -76,6 +86,17 @@ async function runCpu(task: CpuTask): Promise<CpuOutcome> {
       return served1(undefined);
     },
     inspect: (options) => served1(snapshotCpu(cpu, options)),
+    load: (program) => {
+      served1(undefined);
+      if (!started || Atomics.load(control, word(PAUSE)) === 0 || loop.steps !== 0) {
+        throw new Error(
+          `cpu ${task.cpu}: load() needs a CPU parked before its first step (WorkerHost startPaused)`,
+        );
+      }
+      const next = replaceProgram(scenario, task.cpu, program);
+      loadInto(cpu, env.barriers, scenario, next);
+      scenario = next;
+    },
     step: (count) => {
       served1(undefined);
       // The host checks these first; its view may lag by the halting step's own answer.

@@ -27,15 +27,44 @@ export class BarrierBoard {
   /** Instance names, for messages: `name#k`. */
   readonly names: readonly string[];
   /** `instanceOf[cpu][pc]`: the instance a CPU's barrier instruction at `pc` belongs to, or -1. */
-  readonly instanceOf: readonly (readonly number[])[];
+  get instanceOf(): readonly (readonly number[])[] {
+    return this.rows;
+  }
 
   /** Called once each time an instance opens (the machine bumps the CPUs' wake words). */
   onOpen: (() => void) | undefined;
 
+  private readonly rows: number[][];
+
   private constructor(words: Int32Array, names: string[], instanceOf: number[][]) {
     this.words = words;
     this.names = names;
-    this.instanceOf = instanceOf;
+    this.rows = instanceOf;
+  }
+
+  /**
+   * Gives CPU `cpu` a new program's barrier positions (`program`: a barrier name or undefined per
+   * instruction), for a program loaded before the CPU's first step. The instances and their
+   * required counts stay as they are, so the new program must name the same barriers in the same
+   * order; only where they sit may change.
+   *
+   * @throws Error naming both barrier lists when they differ.
+   */
+  reassign(cpu: number, program: readonly (string | undefined)[]): void {
+    const old = this.rows[cpu];
+    if (old === undefined) throw new RangeError(`cpu ${cpu} has no program on this barrier board`);
+    const ids = old.filter((id) => id >= 0);
+    const before = ids.map((id) => this.names[id]!.replace(/#\d+$/, ''));
+    const after = program.filter((name) => name !== undefined);
+    if (before.length !== after.length || before.some((name, k) => name !== after[k])) {
+      const list = (names: readonly string[]) =>
+        names.length === 0 ? 'none' : names.map((n) => JSON.stringify(n)).join(', ');
+      throw new Error(
+        `cpu ${cpu}: the program must keep its barriers (${list(before)}) in that order, not ${list(after)}: every CPU's barrier instances and counts are set when the machine is built`,
+      );
+    }
+    let k = 0;
+    this.rows[cpu] = program.map((name) => (name === undefined ? -1 : ids[k++]!));
   }
 
   /**

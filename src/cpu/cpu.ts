@@ -174,7 +174,7 @@ export class Cpu {
 
   private readonly env: CpuEnvironment;
   private readonly scratch = new Uint32Array(2);
-  private readonly program: readonly Instruction[];
+  private program: readonly Instruction[];
   private readonly trace: TraceRing | undefined;
   /** Whether the CPU writes trace records (hosts need global step stamps only then). */
   readonly traced: boolean;
@@ -192,9 +192,9 @@ export class Cpu {
   /** During a fill: the page being filled (so a refresh in place is not reported), else -1. */
   private refillPage = -1;
   /** `opIndex[pc]`: the instruction's index in INSTRUCTION_OPS, recorded in Instruction records. */
-  private readonly opIndex: readonly number[];
+  private opIndex: readonly number[];
   /** `regAt[pc]`: the register index an instruction names in its `reg` field, or -1. */
-  private readonly regAt: readonly number[];
+  private regAt: readonly number[];
   /** The machine's page-table generation word (shared), or a private one without a port. */
   private readonly generation: Int32Array;
   /**
@@ -212,10 +212,8 @@ export class Cpu {
     this.env = env;
     this.port = env.shootdown;
     this.program = config.program;
-    this.opIndex = config.program.map((ins) => INSTRUCTION_OPS.indexOf(ins.op));
-    this.regAt = config.program.map((ins) =>
-      'reg' in ins && ins.reg !== undefined ? regIndex(ins.reg) : -1,
-    );
+    this.opIndex = Cpu.opIndexOf(config.program);
+    this.regAt = Cpu.regAtOf(config.program);
     this.trace = config.trace;
     this.traced = config.trace !== undefined;
     this.costs = config.costs ?? DEFAULT_COST_MODEL;
@@ -383,6 +381,31 @@ export class Cpu {
       default:
         return undefined;
     }
+  }
+
+  private static opIndexOf(program: readonly Instruction[]): number[] {
+    return program.map((ins) => INSTRUCTION_OPS.indexOf(ins.op));
+  }
+
+  private static regAtOf(program: readonly Instruction[]): number[] {
+    return program.map((ins) => ('reg' in ins && ins.reg !== undefined ? regIndex(ins.reg) : -1));
+  }
+
+  /**
+   * Replaces the CPU's program before its first step (a host's `load`). The barrier board is the
+   * caller's to keep in step (`BarrierBoard.reassign`): its instances come from the programs.
+   *
+   * @throws Error once the CPU has stepped.
+   */
+  loadProgram(program: readonly Instruction[]): void {
+    if (this.pc !== 0 || this.stats.instructions !== 0 || this.status !== 'running') {
+      throw new Error(
+        `cpu ${this.id} has already run (${this.status}, pc ${this.pc}): load a program before its first step`,
+      );
+    }
+    this.program = program;
+    this.opIndex = Cpu.opIndexOf(program);
+    this.regAt = Cpu.regAtOf(program);
   }
 
   /**

@@ -14,6 +14,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { Cpu, CpuStatus, FaultRecord, MapperErrorRecord } from '../cpu/cpu.ts';
 import type { TlbEntrySnapshot } from '../cpu/tlb.ts';
+import type { InstructionJson } from '../scenarios/scenario.ts';
 import type { SharedMachine } from './shared-machine.ts';
 
 // ---- the run state a worker publishes ---------------------------------------------------------
@@ -129,6 +130,11 @@ export interface CpuControl {
   pause(): CpuSnapshot;
   /** Unparks a paused CPU. */
   resume(): void;
+  /**
+   * Loads a program (the file's form) into a parked CPU that has not stepped yet; its thread's
+   * copy of the scenario and of the barrier board follow (`Machine.loadProgram`'s rules).
+   */
+  load(program: readonly InstructionJson[]): void;
   /**
    * Single-steps a parked CPU: up to `count` steps of the step loop (stamps, IPI servicing at
    * each instruction boundary), never waiting. An error unless the CPU is parked by `PAUSE`.

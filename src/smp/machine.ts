@@ -8,7 +8,8 @@ import { BarrierBoard } from '../cpu/barrier.ts';
 import { type CostModel, DEFAULT_COST_MODEL } from '../cpu/cost-model.ts';
 import { Cpu } from '../cpu/cpu.ts';
 import type { PhysicalMemory } from '../memory/physical-memory.ts';
-import type { Scenario } from '../scenarios/scenario.ts';
+import { scenarioToJson, validateScenario } from '../scenarios/load.ts';
+import type { Instruction, InstructionJson, Scenario } from '../scenarios/scenario.ts';
 import { type ScenarioSetup, setupScenario } from '../scenarios/setup.ts';
 import { TraceRing } from '../trace/ring.ts';
 import { controlLayout, createControlBlock, type SharedControlBlock } from './layout.ts';
@@ -33,7 +34,7 @@ export interface MachineOptions {
 /** CPUs, RAM, allocator and address spaces of one scenario run. */
 export class Machine {
   private constructor(
-    readonly scenario: Scenario,
+    private scenarioNow: Scenario,
     readonly setup: ScenarioSetup,
     readonly barriers: BarrierBoard,
     readonly cpus: readonly Cpu[],
@@ -43,14 +44,31 @@ export class Machine {
     readonly control: SharedControlBlock,
   ) {}
 
+  /** The scenario the machine runs: as built, with any program `loadProgram` replaced. */
+  get scenario(): Scenario {
+    return this.scenarioNow;
+  }
+
+  /**
+   * Loads `program` (in the file's form, as in a scenario's `cpus[i].program`) into CPU `cpu`
+   * before it has stepped: the control plane's "load program" (`WorkerHost.load` also sends it to
+   * the CPU's thread). The scenario with the new program is validated as a file would be, so an
+   * error names the field (`cpus[1].program[2].addr`). The barrier board was built from the
+   * scenario's programs: the new program must name the same barriers in the same order.
+   *
+   * @throws ScenarioError for an invalid instruction; Error for a CPU that has stepped, or other
+   * barriers; RangeError for a CPU out of range.
+   */
+  loadProgram(cpu: number, program: readonly InstructionJson[]): Scenario {
+    const next = replaceProgram(this.scenarioNow, cpu, program);
+    loadInto(this.cpus[cpu]!, this.barriers, this.scenarioNow, next);
+    this.scenarioNow = next;
+    return next;
+  }
   /** Builds the initial state of `scenario` (spec order: reserve, P4 tables, mappings) and its CPUs. */
   static fromScenario(scenario: Scenario, options: MachineOptions = {}): Machine {
     const setup = setupScenario(scenario, options.memory);
-    const barriers = BarrierBoard.create(
-      scenario.cpus.map((c) =>
-        c.program.map((ins) => (ins.op === 'barrier' ? ins.name : undefined)),
-      ),
-    );
+    const barriers = BarrierBoard.create(scenario.cpus.map((c) => barrierNames(c.program)));
     const m = scenario.machine;
     const layout = controlLayout(
       scenario.cpus.length,
@@ -99,5 +117,50 @@ export class Machine {
       shootdown.start(cpu, scenario.cpus[id]!.as);
     });
     return new Machine(scenario, setup, barriers, cpus, traces, shootdown, control);
+  }
+}
+
+/** Per instruction, the barrier it names or undefined (`BarrierBoard.create`'s input). */
+export function barrierNames(program: readonly Instruction[]): (string | undefined)[] {
+  return program.map((ins) => (ins.op === 'barrier' ? ins.name : undefined));
+}
+
+/**
+ * `scenario` with CPU `cpu`'s program replaced by `program` (the file's form), validated as a
+ * scenario file is.
+ *
+ * @throws RangeError for a CPU out of range; ScenarioError for an invalid program.
+ */
+export function replaceProgram(
+  scenario: Scenario,
+  cpu: number,
+  program: readonly InstructionJson[],
+): Scenario {
+  if (!Number.isInteger(cpu) || cpu < 0 || cpu >= scenario.cpus.length) {
+    throw new RangeError(`cpu ${cpu} does not exist: the machine has ${scenario.cpus.length} CPUs`);
+  }
+  const json = scenarioToJson(scenario);
+  const cpus = json.cpus.map((c, i) => (i === cpu ? { ...c, program: [...program] } : c));
+  return validateScenario({ ...json, cpus });
+}
+
+/**
+ * Loads CPU `target`'s program of `next` into it and its barrier positions into `barriers`, all
+ * or nothing: the CPU refuses once it has stepped, the board refuses other barriers (and then the
+ * CPU gets its program of `current` back).
+ */
+export function loadInto(
+  target: Cpu,
+  barriers: BarrierBoard,
+  current: Scenario,
+  next: Scenario,
+): void {
+  const program = next.cpus[target.id]!.program;
+  target.loadProgram(program);
+  try {
+    barriers.reassign(target.id, barrierNames(program));
+  } catch (e) {
+    target.loadProgram(current.cpus[target.id]!.program);
+    throw e;
   }
 }

@@ -1,7 +1,8 @@
 /**
  * Tests of `BarrierBoard` (src/cpu/barrier.ts) and of the `barrier` instruction (scenario spec):
  * a barrier opens when its last participant arrives; a CPU that halted or faulted before reaching
- * it is not waited for; two CPUs waiting at different barriers in opposite orders deadlock.
+ * it is not waited for; two CPUs waiting at different barriers in opposite orders deadlock; a program
+ * loaded later keeps its barriers (`reassign`).
  */
 
 import { describe, expect, it } from 'vitest';
@@ -40,6 +41,24 @@ describe('BarrierBoard', () => {
     expect(board.isOpen(0)).toBe(true);
     expect(board.words[board.releaseWord(0)]).not.toBe(0);
     expect(board.arrived(0)).toBe(3);
+  });
+
+  it('reassign moves a CPU barriers to a new program, which must name the same ones in order', () => {
+    const board = BarrierBoard.create([
+      ['a', undefined, 'b'],
+      ['b', 'a'],
+    ]);
+    board.reassign(0, [undefined, 'a', undefined, undefined, 'b']);
+    expect(board.instanceOf[0]).toEqual([-1, 0, -1, -1, 1]);
+    expect(board.instanceOf[1]).toEqual([1, 0]); // untouched
+    expect([0, 1].map((id) => board.required(id))).toEqual([2, 2]);
+    expect(() => board.reassign(1, ['a', 'b'])).toThrow(
+      'cpu 1: the program must keep its barriers ("b", "a") in that order, not "a", "b"',
+    );
+    expect(() => board.reassign(1, [undefined])).toThrow(
+      /keep its barriers \("b", "a"\).*not none/,
+    );
+    expect(() => board.reassign(2, [])).toThrow(RangeError);
   });
 
   it('a withdrawn participant is not waited for (withdraw before or after the others arrive)', () => {

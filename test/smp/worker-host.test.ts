@@ -397,6 +397,32 @@ describe('WorkerHost: single-stepping paused CPUs', () => {
     expect(host.liveThreads).toBe(0);
   });
 
+  it('loads a program into a parked CPU before its first step, over the control plane', async () => {
+    const machine = Machine.fromScenario(shootdown());
+    const host = new WorkerHost(machine, { timeoutMs: 2000, startPaused: true });
+    const running = host.start();
+    await host.whenStarted();
+    // CPU 1 reads OTHER first and never PAGE: the shootdown finds nothing cached there.
+    await host.load(1, [
+      { op: 'load', addr: '0x401000', reg: 'r3' },
+      { op: 'store', addr: '0x401000', value: '0x77' },
+    ]);
+    expect(machine.scenario.cpus[1]!.program.map((i) => i.op)).toEqual(['load', 'store']);
+    const r = await host.step(1);
+    expect(r.state.tlb?.map((e) => e.pageStart)).toEqual([OTHER]);
+    await expect(host.load(1, [{ op: 'load', addr: '0x401000', reg: 'r3' }])).rejects.toThrow(
+      /cpu 1: load\(\) needs a CPU parked before its first step/,
+    );
+    await expect(host.load(0, [{ op: 'load', addr: '0x800000000000', reg: 'r9' }])).rejects.toThrow(
+      /cpus\[0\]\.program\[0\]/,
+    );
+    await host.resume();
+    await expect(host.load(0, [])).rejects.toThrow(/load\(\): the host is (running|done)/);
+    const run = await running;
+    expect(run.cpus[1]!.steps).toBe(3); // load, store, the halting step
+    expect(run.cpus[1]!.state.stats.instructions).toBe(2);
+  });
+
   it('whenStarted() rejects when the run is stopped before every CPU started', async () => {
     const host = new WorkerHost(Machine.fromScenario(shootdown()), { startPaused: true });
     const running = host.start();

@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import { Piscina } from 'piscina';
+import type { InstructionJson } from '../../scenarios/scenario.ts';
 import type { TraceRecord } from '../../trace/ring.ts';
 import {
   type CpuControl,
@@ -350,6 +351,33 @@ export class WorkerHost {
       throw new RangeError(`cpu ${cpu} has ended (${ended.end}): there is nothing to step`);
     }
     return this.call(cpu, (r) => r.step(count));
+  }
+
+  /**
+   * Loads `program` (the file's form, as a scenario's `cpus[i].program`) into CPU `cpu` before its
+   * first step: before `start()`, or while paused with `startPaused` before the CPU was stepped.
+   * The CPU's thread validates and loads it, then the main thread's machine follows
+   * (`Machine.loadProgram`: the reports show the loaded program). The program must name the same
+   * barriers in the same order as the one it replaces.
+   *
+   * @throws ScenarioError for an invalid instruction (the message names the field); Error in any
+   * other phase, for a CPU that has stepped, or for other barriers.
+   */
+  async load(cpu: number, program: readonly InstructionJson[]): Promise<void> {
+    this.expectPhase('load', ['idle', 'paused']);
+    if (this.phaseNow === 'paused') {
+      if (!Number.isInteger(cpu) || cpu < 0 || cpu >= this.machine.cpus.length) {
+        throw new RangeError(
+          `cpu ${cpu} does not exist: the machine has ${this.machine.cpus.length} CPUs`,
+        );
+      }
+      if (this.outcomes[cpu] !== undefined)
+        throw new Error(`cpu ${cpu} has ended: nothing to load`);
+      // The worker first: it alone knows whether its CPU has stepped. Its rules are the main
+      // thread's, over the same scenario, so the main thread's load below cannot fail.
+      await this.call(cpu, (r) => r.load(program));
+    }
+    this.machine.loadProgram(cpu, program);
   }
 
   /** Parks every running CPU at its next step boundary; resolves with their states once parked. */
