@@ -51,7 +51,7 @@ import { scenario } from '../src/scenarios/builder.ts';
 import type { Scenario } from '../src/scenarios/scenario.ts';
 import { runOnWorkers, WORKER_HOST_DEFAULTS, WorkerHost } from '../src/smp/hosts/worker.ts';
 import { Machine } from '../src/smp/machine.ts';
-import { rebuildCpu, type SharedMachine, shareMachine } from '../src/smp/shared-machine.ts';
+import { rebuildCpu, type SharedMachine, shareMachine } from '../src/smp/share.ts';
 import { TraceKind } from '../src/trace/record.ts';
 import { cpuLoop } from '../workers/cpu-loop.ts';
 import { machineLine, median, percentile } from './harness.ts';

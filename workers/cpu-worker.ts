@@ -1,7 +1,7 @@
 /**
  * One simulated CPU on its own thread: the worker host's loop, and nothing else (STYLE D). piscina
  * runs `cpuTask` once per CPU as a long-running task; the CPU is rebuilt over the machine's shared
- * buffers (shared-machine.ts), its `CpuControl` is exposed over comlink on the task's port, and
+ * buffers (share.ts), its `CpuControl` is exposed over comlink on the task's port, and
  * after `start()` the step loop (cpu-loop.ts: stamps, the doorbell, adaptive waits when blocked)
  * calls the very same `Cpu.step()` the deterministic host calls.
  *
@@ -23,7 +23,7 @@ import {
 } from '../src/smp/control.ts';
 import { ATTENTION, CALLS, controlWord, PAUSE, STATE, STOP } from '../src/smp/layout.ts';
 import { loadInto, replaceProgram } from '../src/smp/machine.ts';
-import { rebuildCpu } from '../src/smp/shared-machine.ts';
+import { rebuildCpu } from '../src/smp/share.ts';
 import { cpuLoop } from './cpu-loop.ts';
 
 /**

@@ -15,7 +15,7 @@ import type { MessagePort } from 'node:worker_threads';
 import type { Cpu, CpuStatus, FaultRecord, MapperErrorRecord } from '../cpu/cpu.ts';
 import type { TlbEntrySnapshot } from '../cpu/tlb.ts';
 import type { InstructionJson } from '../scenarios/scenario.ts';
-import type { SharedMachine } from './shared-machine.ts';
+import type { SharedMachine } from './share.ts';
 
 // ---- the run state a worker publishes ---------------------------------------------------------
 

@@ -42,7 +42,7 @@ import {
   WAIT_PC,
 } from '../layout.ts';
 import type { Machine } from '../machine.ts';
-import { type SharedMachine, shareMachine } from '../shared-machine.ts';
+import { type SharedMachine, shareMachine } from '../share.ts';
 import type { Deadlock } from './deterministic.ts';
 
 /** The worker module piscina loads in every CPU thread. */

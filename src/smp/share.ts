@@ -1,8 +1,9 @@
 /**
  * A built `Machine`'s shared state as one structured-clonable object (`shareMachine`), and one CPU
  * rebuilt from it on another thread (`rebuildCpu`): the same RAM, allocator bitmap, barrier words
- * IPI mailbox and trace ring, wrapped over the same `SharedArrayBuffer`s (STYLE D: the same SAB in both
- * modes). Only the driver differs from the deterministic host; the `Cpu` is the very same class.
+ * and control block (IPI mailboxes, host words, trace rings: layout.ts), wrapped over the same
+ * `SharedArrayBuffer`s (STYLE D: the same SAB in both modes). Only the driver differs from the
+ * deterministic host; the `Cpu` is the very same class.
  */
 
 import { hex, PhysAddr } from '../addr.ts';
