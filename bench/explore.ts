@@ -15,6 +15,7 @@
  */
 
 import { readFileSync } from 'node:fs';
+import { renderTable } from '../src/bench/table.ts';
 import { checkRun } from '../src/check/checker.ts';
 import { Explorer, exploreScenario } from '../src/explore/explore.ts';
 import { ExplorePool } from '../src/explore/pool.ts';
@@ -165,7 +166,6 @@ async function main(): Promise<void> {
   await warm.close();
   printRateTable('Table 1: schedules per second (ops = schedules)', rows);
 
-  console.log('\nTable 2: schedules in the tree, without and with the local-step reduction');
   const head = ['scenario', 'protocol', 'every interleaving', 'reduced'];
   const body: string[][] = [];
   for (const s of [BUILTIN]) {
@@ -175,12 +175,9 @@ async function main(): Promise<void> {
       body.push([s.name, protocol, String(full.schedules), String(reduced.schedules)]);
     }
   }
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cells: string[]) =>
-    cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  console.log(line(head));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const b of body) console.log(line(b));
+  process.stdout.write(
+    `\n${renderTable('Table 2: schedules in the tree, without and with the local-step reduction', head, body, [0, 1])}`,
+  );
 }
 
 await main();

@@ -4,6 +4,7 @@
  */
 
 import { cpus, totalmem } from 'node:os';
+import { renderTable } from '../src/bench/table.ts';
 
 /** One row of a benchmark table. */
 export interface BenchRow {
@@ -57,9 +58,6 @@ function fmtRate(x: number): string {
 
 /** Prints rows as `ops/s (median, min, max)` plus ns/op, with units in the header. */
 export function printRateTable(title: string, rows: readonly BenchRow[]): void {
-  console.log(
-    `\n${title} (wall clock; ${rows[0]?.seconds.length ?? 0} timed runs after 1 warm-up)`,
-  );
   const head = [
     'benchmark',
     'ops/run',
@@ -81,16 +79,23 @@ export function printRateTable(title: string, rows: readonly BenchRow[]): void {
       r.note ?? '',
     ];
   });
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) =>
-        i === 0 || i === cells.length - 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!),
-      )
-      .join('  ');
-  console.log(line(head));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const b of body) console.log(line(b));
+  printTable(
+    `${title} (wall clock; ${rows[0]?.seconds.length ?? 0} timed runs after 1 warm-up)`,
+    head,
+    body,
+  );
+}
+
+/**
+ * Prints a table after a blank line: names in the first column and notes in the last aligned
+ * left, figures right (src/bench/table.ts).
+ */
+export function printTable(
+  title: string,
+  head: readonly string[],
+  body: readonly string[][],
+): void {
+  process.stdout.write(`\n${renderTable(title, head, body, [0, head.length - 1])}`);
 }
 
 /**

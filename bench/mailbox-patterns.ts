@@ -25,7 +25,7 @@
  */
 
 import { Worker } from 'node:worker_threads';
-import { machineLine, median } from './harness.ts';
+import { machineLine, median, printTable } from './harness.ts';
 
 const argv = process.argv.slice(2);
 const arg = (name: string, fallback: number) => {
@@ -268,13 +268,7 @@ async function main(): Promise<void> {
     `${median(ratios[i]!).toFixed(2)}x`,
     v.note,
   ]);
-  const widths = head.map((h, c) => Math.max(h.length, ...body.map((b) => b[c]!.length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((x, c) => (c === 0 || c === 4 ? x.padEnd(widths[c]!) : x.padStart(widths[c]!)))
-      .join('  ');
-  console.log(`\n${line(head)}\n${widths.map((n) => '-'.repeat(n)).join('  ')}`);
-  for (const b of body) console.log(line(b));
+  printTable('Traffic of one IPI round trip (ns, medians)', head, body);
 }
 
 await main();

@@ -54,7 +54,7 @@ import { Machine } from '../src/smp/machine.ts';
 import { rebuildCpu, type SharedMachine, shareMachine } from '../src/smp/share.ts';
 import { TraceKind } from '../src/trace/record.ts';
 import { cpuLoop } from '../workers/cpu-loop.ts';
-import { machineLine, median, percentile } from './harness.ts';
+import { machineLine, median, percentile, printTable } from './harness.ts';
 
 // ---- parameters -------------------------------------------------------------------------------
 
@@ -803,21 +803,6 @@ function us(x: number): string {
 const mean = (xs: readonly number[]) => xs.reduce((a, x) => a + x, 0) / xs.length;
 
 const range = (xs: readonly number[]) => `${us(Math.min(...xs))}-${us(Math.max(...xs))}`;
-
-function printTable(title: string, head: string[], body: string[][]): void {
-  console.log(`\n${title}`);
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) =>
-        i === 0 || i === cells.length - 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!),
-      )
-      .join('  ')
-      .trimEnd();
-  console.log(line(head));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const b of body) console.log(line(b));
-}
 
 const plural = (t: number) => `${t} target${t > 1 ? 's' : ''}`;
 

@@ -1,18 +1,23 @@
 /**
  * Fixed-width text tables for the terminal: a title line (which says which clock), a header, a
- * rule, and rows; the first column is left-aligned, the others right-aligned (numbers).
+ * rule, and rows; by default the first column is left-aligned and the others right-aligned
+ * (numbers). The CLI's tables and the `bench/` files all print through it.
  */
 
-/** Renders one table; every row has as many cells as `head`. */
+/**
+ * Renders one table; every row has as many cells as `head`. `left` lists the columns aligned
+ * left (names, notes); the others are aligned right.
+ */
 export function renderTable(
   title: string,
   head: readonly string[],
   rows: readonly string[][],
+  left: readonly number[] = [0],
 ): string {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: readonly string[]) =>
     cells
-      .map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
+      .map((c, i) => (left.includes(i) ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
       .join('  ')
       .trimEnd();
   return [title, line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)]

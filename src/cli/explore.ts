@@ -6,6 +6,7 @@
 
 import { availableParallelism } from 'node:os';
 import cliProgress from 'cli-progress';
+import { renderTable } from '../bench/table.ts';
 import { checkExpect, describeMismatch, type ExpectCheck } from '../explore/expect.ts';
 import {
   DEFAULT_MAX_SCHEDULES,
@@ -170,7 +171,7 @@ export async function exploreCommand(
       }
     }
   } else if (opts.allProtocols) {
-    io.out(renderTable(ref, scenario.name, results, checks, seed));
+    io.out(renderProtocolTable(ref, scenario.name, results, checks, seed));
   } else {
     io.out(renderOne(ref, scenario.name, results[0]!, checks[0]!, seed));
   }
@@ -212,7 +213,7 @@ function renderOne(
   return `${lines.join('\n')}\n`;
 }
 
-function renderTable(
+function renderProtocolTable(
   ref: string,
   name: string,
   results: readonly ExploreResult[],
@@ -227,18 +228,10 @@ function renderTable(
     r.reachable.length === 0 ? '-' : r.reachable.join(', '),
     verdict(checks[i]!),
   ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  const line = (cells: readonly string[]) =>
-    cells
-      .map((c, i) => (i === 1 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
-      .join('  ')
-      .trimEnd();
+  // Every column but the schedule count aligned left.
   const out = [
-    `smpsim explore ${name}: every protocol`,
-    line(head),
-    line(widths.map((w) => '-'.repeat(w))),
+    renderTable(`smpsim explore ${name}: every protocol`, head, rows, [0, 2, 3, 4]).trimEnd(),
   ];
-  for (const row of rows) out.push(line(row));
   const witnessed = results.filter((r) => r.reachable.length > 0);
   if (witnessed.length > 0) {
     out.push(`witnesses (replay: smpsim run ${shellWord(ref)} --protocol P --schedule S):`);
