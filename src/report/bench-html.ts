@@ -4,8 +4,7 @@
  * stylesheet), so a sweep can be shared or opened from disk with no network.
  */
 
-import { PAGE_STYLE } from './html/page-style.ts';
-import { escapeHtml } from './html.ts';
+import { escapeHtml, pageOpening } from './html.ts';
 
 /** What a benchmark page shows. */
 export interface BenchPage {
@@ -41,19 +40,7 @@ export function renderBenchHtml(page: BenchPage): string {
         `<figure><figcaption>${escapeHtml(caption)}</figcaption>${inlineSvg(svg)}</figure>`,
     )
     .join('\n');
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="smpsim">
-<title>${escapeHtml(page.title)}</title>
-<style>${PAGE_STYLE}${BENCH_STYLE}</style>
-</head>
-<body>
-<header>
-<h1>${escapeHtml(page.title)}</h1>
-<p class="subtitle">${escapeHtml(page.subtitle)}</p>
+  return `${pageOpening(page.title, page.subtitle, BENCH_STYLE)}
 </header>
 ${page.plots.length === 0 ? '' : `<section class="plots" aria-label="plots">\n${figures}\n</section>`}
 <section aria-label="tables"><h2 style="padding: 0 16px">Tables</h2><pre class="tables">${escapeHtml(page.text)}</pre></section>

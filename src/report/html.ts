@@ -827,6 +827,26 @@ export function tablesAt(model: ReportModel, step: number): Map<number, TableVer
 
 // ---- the page -----------------------------------------------------------------------------------
 
+/**
+ * The start of every smpsim page, up to its header's subtitle (the header stays open for the
+ * caller): the document head with the shared style sheet and `extraStyle`, then title and subtitle.
+ */
+export function pageOpening(title: string, subtitle: string, extraStyle = ''): string {
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="smpsim">
+<title>${escapeHtml(title)}</title>
+<style>${PAGE_STYLE}${extraStyle}</style>
+</head>
+<body>
+<header>
+<h1>${escapeHtml(title)}</h1>
+<p class="subtitle">${escapeHtml(subtitle)}</p>`;
+}
+
 /** Text for HTML element content and attribute values. */
 export function escapeHtml(text: string): string {
   return text
@@ -933,19 +953,7 @@ export function renderHtmlReport(input: HtmlReportInput): string {
     );
   }
   const subtitle = `${scenario.cpus.length} CPUs · protocol ${report.protocol} · host ${report.host}${report.host === 'deterministic' ? ` · seed ${report.seed}` : ''} · ${report.stats.steps} steps · ${report.stats.trace_records} trace records · ${model.hazards.length === 0 ? 'no hazards' : plural(model.hazards.length, 'hazard')}`;
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="smpsim">
-<title>${escapeHtml(title)}</title>
-<style>${PAGE_STYLE}</style>
-</head>
-<body>
-<header>
-<h1>${escapeHtml(title)}</h1>
-<p class="subtitle">${escapeHtml(subtitle)}</p>
+  return `${pageOpening(title, subtitle)}
 ${warnings.map((w) => `<p class="warning">${escapeHtml(w)}</p>`).join('\n')}
 ${scenario.description === '' ? '' : `<details class="description"><summary>What this scenario does</summary><p>${escapeHtml(scenario.description)}</p></details>`}
 </header>
