@@ -728,7 +728,7 @@ function lockstep(protocol: string, rounds: number): Lockstep {
     c0.now = now++;
     const blocked = c0.step() === StepResult.Blocked;
     const t1 = performance.now();
-    m.shootdown.poll(c1, false);
+    m.shootdown.poll(c1, false, Atomics.load(m.shootdown.wake, m.shootdown.wakeIndex(1)));
     const t2 = performance.now();
     if (blocked) {
       c0.now = now++;

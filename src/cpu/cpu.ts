@@ -303,7 +303,7 @@ export class Cpu {
     const wake = port === undefined ? 0 : Atomics.load(port.wake, this.wakeIndex);
     // Interrupt point: incoming invalidations are serviced at every instruction boundary, and
     // also while waiting, so two CPUs shooting each other down never deadlock (scenario spec).
-    if (port !== undefined) port.poll(this, false);
+    if (port !== undefined) port.poll(this, false, wake);
     if (this.wait !== 'none') {
       const resumed = this.resume(wake);
       if (resumed !== undefined) return resumed;
@@ -312,7 +312,7 @@ export class Cpu {
       if (port !== undefined) {
         if (!this.syncDone && port.syncPoint(this, 'halt')) return this.waitFor('sync', wake);
         // Halting is an epoch boundary (lazy invalidations apply now).
-        port.poll(this, true);
+        port.poll(this, true, wake);
       }
       this.halt('halted');
       return StepResult.Halted;
@@ -355,7 +355,7 @@ export class Cpu {
         if (!this.env.barriers.isOpen(this.waitingBarrier)) return this.block(wake);
         // Leaving the barrier is the epoch boundary too: lazy requests that arrived while this
         // CPU waited inside it apply before it goes on.
-        port?.poll(this, true);
+        port?.poll(this, true, wake);
         this.record(TraceKind.BarrierPass, this.waitingBarrier, 1, 0, 0);
         this.waitingBarrier = -1;
         this.wait = 'none';
@@ -517,7 +517,7 @@ export class Cpu {
       case 'mov_cr3': {
         if (this.mustSync('mov_cr3')) return this.waitFor('sync', wake);
         const from = this.addressSpace;
-        this.port?.poll(this, true); // an epoch boundary
+        this.port?.poll(this, true, wake); // an epoch boundary
         this.movCr3(ins.as, ins.noflush);
         this.port?.switchSpace(this, from, ins.as);
         return StepResult.Ran;
@@ -581,7 +581,7 @@ export class Cpu {
         if (this.mustSync('barrier')) return this.waitFor('sync', wake);
         const id = this.env.barriers.instanceOf[this.id]?.[this.pc] ?? -1;
         if (id < 0) return StepResult.Ran;
-        this.port?.poll(this, true); // an epoch boundary
+        this.port?.poll(this, true, wake); // an epoch boundary
         if (this.env.barriers.arrive(id)) {
           this.record(TraceKind.BarrierPass, id, 0, 0, 0);
           return StepResult.Ran;

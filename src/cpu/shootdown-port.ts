@@ -27,8 +27,12 @@ export interface ShootdownPort {
   wakeAll(): void;
   /** The CPU starts in its first address space (joins that space's cpumask). */
   start(cpu: Cpu, space: string): void;
-  /** Services requests sent to this CPU; `epoch` also applies lazy ones (barrier, mov_cr3, halt). */
-  poll(cpu: Cpu, epoch: boolean): void;
+  /**
+   * Services requests sent to this CPU; `epoch` also applies lazy ones (barrier, mov_cr3, halt).
+   * `wake` is the CPU's wake word as the step loaded it at its start (one load per step, not two):
+   * a request posted since is seen at the next step, or at once by the wait that compares with it.
+   */
+  poll(cpu: Cpu, epoch: boolean, wake: number): void;
   /** After the local flush of `page` (or all, -1): start the remote part; true means wait. */
   flush(cpu: Cpu, page: number): boolean;
   /** Before a sync point: send a pending batch or finish lazy work; true means wait. */

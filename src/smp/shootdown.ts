@@ -367,12 +367,13 @@ export class Shootdown implements ShootdownPort {
 
   // ---- target side ---------------------------------------------------------------------------
 
-  poll(cpu: Cpu, epoch: boolean): void {
+  poll(cpu: Cpu, epoch: boolean, wake: number): void {
     const l = this.state(cpu);
     // A request posted since the last service changed WAKE's request count (ipi.ts: exact, at
     // most two per slot arrive between two polls); acks and barrier openings leave it alone (but
-    // for a carry from the ack count now and then: a scan that finds nothing).
-    const pending = Atomics.load(this.words, l.wakeWord);
+    // for a carry from the ack count now and then: a scan that finds nothing). `wake` is the
+    // step's own load of WAKE (Cpu.step): a later post is found by the next poll.
+    const pending = wake;
     // A CPU waiting at its halt has reached that epoch boundary: it applies lazy requests as
     // they come, or two halting lazy initiators would each wait for the other's epoch forever.
     if (l.halting) epoch = true;
