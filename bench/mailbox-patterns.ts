@@ -9,7 +9,7 @@
  * - `spin, one line`: the same two words in one line.
  * - `smpsim, 2 CPUs`: the simulator's pattern (src/smp/shootdown.ts, layout.ts): the initiator
  *   writes the slot's fields and SEQ in the slot's line, adds to the target's WAKE word, loads the
- *   target's SLEEPING word, and spins on its own WAKE word; the target, seeing its WAKE change,
+ *   target's STATUS word, and spins on its own WAKE word; the target, seeing its WAKE change,
  *   loads SEQ, reads the fields, compare-exchanges the slot's ACK, stores its ack time next to
  *   the initiator's WAKE and adds to it. Both CPUs' WAKE words share one line, as they do in a
  *   2-CPU machine.
@@ -187,7 +187,7 @@ const VARIANTS: readonly Variant[] = [
   {
     name: 'mailbox line',
     pattern: 'mailbox',
-    // The target's line: its WAKE, the inline request, the ack and its time. The SLEEPING words
+    // The target's line: its WAKE, the inline request, the ack and its time. The STATUS words
     // sit in a read-mostly line; the initiator's WAKE in its own.
     layout: {
       start: 0,

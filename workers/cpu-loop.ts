@@ -135,7 +135,6 @@ export function cpuLoop(
 ): CpuLoop {
   const attention = controlWord(cpu.id, ATTENTION);
   const wake = shootdown.wake;
-  const sleepIndex = shootdown.sleepIndex(cpu.id);
   const word = (w: number) => controlWord(cpu.id, w);
   const { spinIterations, timeoutMs, waitSliceMs } = options;
   /**
@@ -293,7 +292,7 @@ export function cpuLoop(
     // this store precedes the word's re-check below and the comparison inside Atomics.wait).
     // Barrier words are always notified.
     const announced = words === wake && index === shootdown.wakeIndex(cpu.id);
-    if (announced) Atomics.store(wake, sleepIndex, 1);
+    if (announced) shootdown.announceSleep(cpu.id, true);
     const t0 = performance.now();
     const waited = waitedMs;
     try {
@@ -320,7 +319,7 @@ export function cpuLoop(
         if (woke === 'timed-out' && Atomics.load(words, index) !== expected) loop.missedWakeups++;
       }
     } finally {
-      if (announced) Atomics.store(wake, sleepIndex, 0);
+      if (announced) shootdown.announceSleep(cpu.id, false);
       const spent = performance.now() - t0;
       waitedMs = waited + spent;
       loop.blockedMs += spent;

@@ -366,7 +366,7 @@ export class Cpu {
       }
       case 'flush':
       case 'sync': {
-        if (port!.waiting(this)) return this.block(wake);
+        if (port!.waiting(this, wake)) return this.block(wake);
         port!.complete(this);
         const was = this.wait;
         this.wait = 'none';
@@ -492,10 +492,8 @@ export class Cpu {
         );
         // flush() = the local invalidation above plus the protocol's remote part.
         const port = this.port;
-        if (ins.op === 'flush' && port !== undefined && port.flush(this, page)) {
-          if (port.waiting(this)) return this.waitFor('flush', wake);
-          port.complete(this);
-        }
+        if (ins.op === 'flush' && port !== undefined && port.flush(this, page))
+          return this.waitFor('flush', wake);
         return StepResult.Ran;
       }
       case 'invlpg':

@@ -33,12 +33,20 @@ export interface ShootdownPort {
    * a request posted since is seen at the next step, or at once by the wait that compares with it.
    */
   poll(cpu: Cpu, epoch: boolean, wake: number): void;
-  /** After the local flush of `page` (or all, -1): start the remote part; true means wait. */
+  /**
+   * After the local flush of `page` (or all, -1): start the remote part. True: acknowledgements
+   * are outstanding and the CPU waits until `waiting` turns false, then calls `complete`; false:
+   * the flush is done (a round whose every ack is already in was completed here).
+   */
   flush(cpu: Cpu, page: number): boolean;
   /** Before a sync point: send a pending batch or finish lazy work; true means wait. */
   syncPoint(cpu: Cpu, point: SyncPoint): boolean;
-  /** True while the CPU's last remote invalidation has not been acknowledged by every target. */
-  waiting(cpu: Cpu): boolean;
+  /**
+   * True while the CPU's last remote invalidation has not been acknowledged by every target,
+   * judged from `wake`, the CPU's wake word as its step loaded it (acks bump that word: one that
+   * came since is seen by the wait that compares with `wake`).
+   */
+  waiting(cpu: Cpu, wake: number): boolean;
   /** Called when `waiting` turned false: charges the wait to the CPU's modeled clock. */
   complete(cpu: Cpu): void;
   /** `free_frame` under a lazy protocol: true if the free is held until the coherence point. */

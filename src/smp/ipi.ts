@@ -1,7 +1,7 @@
 /**
  * The IPI mailbox protocol as data: what the words through which CPUs ask each other to invalidate
  * TLB entries mean (like comlink's `protocol.ts`: values, no behaviour). Where they are (the slots,
- * the per-CPU WAKE, LEFT, SLEEPING and ack-time words) is declared with the rest of the control
+ * the per-CPU WAKE, STATUS and ack-time words) is declared with the rest of the control
  * block in `layout.ts`.
  *
  * One slot per (initiator, target) pair, so concurrent initiators never contend for a slot. An
@@ -9,7 +9,7 @@
  * WAKE_POST to the target's WAKE word. The target copies the slot, invalidates, stores ACK = SEQ,
  * records its modeled time in the initiator's ACK_CYCLES, and adds WAKE_ACK to the initiator's
  * WAKE word. The ACK is a compare-exchange, because a request posted to a CPU that has just stopped
- * (LEFT) is acknowledged by its initiator instead: whichever side moves ACK counts the ack.
+ * (its STATUS_LEFT bit) is acknowledged by its initiator instead: whichever side moves ACK counts the ack.
  *
  * ACK_CYCLES sits next to the initiator's WAKE, and the target writes it after its compare-exchange
  * (a miss on the slot's line), back to back with the WAKE add: the initiator, spinning on WAKE,
@@ -31,7 +31,7 @@
  *   when something was posted; an ack alone costs it no scan.
  * - bits 20-31 count everything else that must wake it (a barrier opening).
  *
- * Whoever changes a WAKE word calls `Atomics.notify` on it only when that CPU's SLEEPING word is
+ * Whoever changes a WAKE word calls `Atomics.notify` on it only when that CPU's STATUS_SLEEPING bit is
  * set (its host sleeps in `Atomics.wait`): a notify nobody waits for still costs about 40 ns.
  */
 
@@ -56,3 +56,11 @@ export const WAKE_POST = 1 << 8;
 export const WAKE_POSTS = 0xfff << 8;
 /** Added to a CPU's WAKE by any other event that must wake it (a barrier opening). */
 export const WAKE_OTHER = 1 << 20;
+
+/**
+ * STATUS bit: the CPU's host sleeps in `Atomics.wait` on WAKE (it sets the bit before the wait's
+ * comparison and clears it once awake), so whoever changes WAKE must notify it.
+ */
+export const STATUS_SLEEPING = 1;
+/** STATUS bit: the CPU has stopped; it services nothing more, so a post to it is acknowledged by its initiator. */
+export const STATUS_LEFT = 2;

@@ -13,7 +13,7 @@
  * | host words    | one line per CPU: doorbell, run state, | the host (doorbell), the CPU (its  |
  * |               | published wait, CR3 (`controlWord`)    | state, wait and CR3)               |
  * | IPI slots     | one per (initiator, target) pair       | the initiator (the ACK: target)    |
- * | IPI CPU words | WAKE, LEFT, SLEEPING, ack times        | initiators and targets             |
+ * | IPI CPU words | WAKE, STATUS, ack times                | initiators and targets             |
  * | cpumasks      | two words per address space            | CPUs joining and leaving it        |
  * | generation    | the page-table generation              | every Mapper call                  |
  * | trace rings   | one per CPU (`trace/ring.ts`)          | that CPU; the host reads           |
@@ -97,10 +97,11 @@ export const SLOT_WORDS = SLOT_PAGES + 2 * MAX_REQUEST_PAGES;
 
 /** IPI word: every event a blocked CPU may wait for changes it; it waits on this. */
 export const CPU_WAKE = 0;
-/** IPI word: 1 once the CPU stopped: it services nothing more, so posts to it self-ack. */
-export const CPU_LEFT = 1;
-/** IPI word: 1 while the CPU's host sleeps in `Atomics.wait` on WAKE. */
-export const CPU_SLEEPING = 2;
+/**
+ * IPI word: the CPU's status bits (ipi.ts `STATUS_SLEEPING`, `STATUS_LEFT`), which an initiator
+ * reads once per post, right after its WAKE add: one word, so one load, on that line.
+ */
+export const CPU_STATUS = 1;
 /** From here (even), one Float64 per target: its modeled time at its last ack of this CPU. */
 export const CPU_ACK_CYCLES = 4;
 

@@ -16,6 +16,8 @@ import {
   REQUEST_BROADCAST,
   REQUEST_LAZY,
   RequestKind,
+  STATUS_LEFT,
+  STATUS_SLEEPING,
   WAKE_ACK,
   WAKE_OTHER,
   WAKE_POST,
@@ -24,8 +26,7 @@ import {
 import {
   type ControlLayout,
   CPU_ACK_CYCLES,
-  CPU_LEFT,
-  CPU_SLEEPING,
+  CPU_STATUS,
   CPU_WAKE,
   CR3_PCID,
   CR3_SPACE,
@@ -95,6 +96,8 @@ interface Local {
   roundLo: number;
   roundHi: number;
   roundPosts: number;
+  /** Posts of the current round this CPU acknowledged itself (for stopped targets, `post`). */
+  roundSelfAcks: number;
   /** The request `flush()` posts, reused (with `onePage`) so that a flush allocates nothing. */
   readonly request: Request;
   /** The one-element pages array of `request` for a one-page flush. */
@@ -209,13 +212,21 @@ export class Shootdown implements ShootdownPort {
   }
 
   /**
-   * The index into `wake` of a CPU's SLEEPING word. A host that sleeps in `Atomics.wait` on the
-   * CPU's wake word stores 1 there first and 0 once awake; wakers notify only while it is 1. The
-   * host must store it (seq-cst) before its `Atomics.wait`, whose own comparison of the wake word
-   * then closes the race with a waker (see `wakeUp`).
+   * A host about to sleep in `Atomics.wait` on the CPU's wake word announces it (`sleeping`
+   * true), and takes it back once awake; wakers notify only while it is announced. The announcing
+   * read-modify-write is seq-cst and precedes the `Atomics.wait`, whose own comparison of the wake
+   * word then closes the race with a waker (see `wakeUp`).
    */
-  sleepIndex(cpu: number): number {
-    return this.layout.ipiCpu(cpu) + CPU_SLEEPING;
+  announceSleep(cpu: number, sleeping: boolean): void {
+    const w = this.cpuWord(cpu, CPU_STATUS);
+    // An OR and an AND, not stores: the word's other bit (STATUS_LEFT) is `leave`'s.
+    if (sleeping) Atomics.or(this.words, w, STATUS_SLEEPING);
+    else Atomics.and(this.words, w, ~STATUS_SLEEPING);
+  }
+
+  /** A CPU's status bits (ipi.ts `STATUS_*`), for checks. */
+  status(cpu: number): number {
+    return Atomics.load(this.words, this.cpuWord(cpu, CPU_STATUS));
   }
 
   private state(cpu: Cpu): Local {
@@ -229,6 +240,7 @@ export class Shootdown implements ShootdownPort {
         roundLo: 0,
         roundHi: 0,
         roundPosts: 0,
+        roundSelfAcks: 0,
         request: { kind: RequestKind.Pages, pcid: 0, pages: NO_PAGES, space: 0 },
         onePage: [0],
         spaceName: '',
@@ -257,18 +269,21 @@ export class Shootdown implements ShootdownPort {
   /**
    * Adds `unit` (WAKE_ACK, WAKE_POST or WAKE_OTHER) to a CPU's wake word and, if its host sleeps in
    * `Atomics.wait`, notifies it. No wake-up is lost (Dekker's pattern, every access seq-cst): the
-   * waker changes WAKE, then loads SLEEPING; the sleeper stores SLEEPING, then compares WAKE inside
-   * `Atomics.wait`. In the single total order, if the waker's load comes before the sleeper's
-   * store, so does its change of WAKE, and the sleeper's comparison sees it and does not sleep;
-   * otherwise the load sees 1 and the notify wakes the sleeper (or precedes its wait, whose
-   * comparison then sees the change).
+   * waker changes WAKE, then loads STATUS; the sleeper sets STATUS_SLEEPING, then compares WAKE
+   * inside `Atomics.wait`. In the single total order, if the waker's load comes before the
+   * sleeper's write, so does its change of WAKE, and the sleeper's comparison sees it and does not
+   * sleep; otherwise the load sees the bit and the notify wakes the sleeper (or precedes its wait,
+   * whose comparison then sees the change). Returns the STATUS word it loaded (`post` needs its
+   * STATUS_LEFT bit too: one load for both).
    */
-  private wakeUp(cpu: number, unit: number): void {
+  private wakeUp(cpu: number, unit: number): number {
     const words = this.words;
     const w = this.cpuWord(cpu, CPU_WAKE);
     // One write to the CPU's line per handoff (ipi.ts): the count and the wake-up in one add.
     Atomics.add(words, w, unit);
-    if (Atomics.load(words, w - CPU_WAKE + CPU_SLEEPING) !== 0) Atomics.notify(words, w);
+    const status = Atomics.load(words, w - CPU_WAKE + CPU_STATUS);
+    if ((status & STATUS_SLEEPING) !== 0) Atomics.notify(words, w);
+    return status;
   }
 
   // ---- cpumasks ------------------------------------------------------------------------------
@@ -291,11 +306,12 @@ export class Shootdown implements ShootdownPort {
     let hi = 0;
     const first = Math.max(space, 0);
     const last = space < 0 ? this.layout.spaces - 1 : space;
+    const wide = this.layout.cpus > 32;
     for (let s = first; s <= last; s++) {
       const w = this.layout.cpumask(s);
       // Atomic loads: CPUs join and leave masks concurrently (setMask's OR/AND).
       lo |= Atomics.load(words, w);
-      hi |= Atomics.load(words, w + 1);
+      if (wide) hi |= Atomics.load(words, w + 1);
     }
     if (self < 32) lo &= ~(1 << self);
     else hi &= ~(1 << (self - 32));
@@ -438,14 +454,15 @@ export class Shootdown implements ShootdownPort {
     base: number,
     seq: number,
     cycles: number,
-  ): void {
+  ): boolean {
     const words = this.words;
     const before = (seq - 1) | 0;
-    if (Atomics.compareExchange(words, base + SLOT_ACK, before, seq) !== before) return;
+    if (Atomics.compareExchange(words, base + SLOT_ACK, before, seq) !== before) return false;
     // Next to the initiator's WAKE and right before its add (ipi.ts): the initiator reads it once
     // it sees the ack (the add below publishes this plain store).
     if (cycles >= 0) this.ackCycles[this.ackCyclesIndex(initiator, target)] = cycles;
     this.wakeUp(initiator, WAKE_ACK);
+    return true;
   }
 
   // ---- initiator side ------------------------------------------------------------------------
@@ -471,7 +488,14 @@ export class Shootdown implements ShootdownPort {
     switch (rules.onFlush) {
       case 'ipi':
         this.targetMask(rules.targets === 'all' ? -1 : space, cpu.id);
-        return this.sendRound(cpu, l, request, this.maskLo, this.maskHi);
+        if (!this.sendRound(cpu, l, request, this.maskLo, this.maskHi)) return false;
+        // Without acks this CPU counted itself (for stopped targets), it waits: no load of WAKE
+        // needed. On worker threads a running target's ack may already be in; the wait then ends
+        // at its first look, since the word it compares with was loaded before the post. In the
+        // deterministic host none can be, so its traces are those of checking WAKE here.
+        if (l.roundSelfAcks === 0 || this.acksMissing(l, l.expectAcks)) return true;
+        this.complete(cpu);
+        return false;
       case 'batch': {
         // Gather; the batch goes out at the next sync point (scenario spec, `batched`).
         const b = l.batch ?? { pages: [], full: false, space, pcid: cpu.cr3Pcid };
@@ -497,6 +521,7 @@ export class Shootdown implements ShootdownPort {
     l.roundLo = 0;
     l.roundHi = 0;
     l.roundPosts = 0;
+    l.roundSelfAcks = 0;
     l.roundCovers = l.flushes;
     const flags = this.rules.broadcast ? REQUEST_BROADCAST : 0;
     for (let m = lo; m !== 0; m &= m - 1)
@@ -556,13 +581,13 @@ export class Shootdown implements ShootdownPort {
       full ? 0 : request.pages.length,
       flags,
     );
-    this.wakeUp(target, WAKE_POST);
+    const status = this.wakeUp(target, WAKE_POST);
     // The target may have stopped after this CPU chose it (a lazy request queued earlier, or a
     // race on worker threads): it will never service the slot, so acknowledge for it. Its
-    // `leave` stores LEFT before its last service, this CPU stored SEQ before loading LEFT, so
-    // (all seq-cst) at least one of the two sees the other's write.
-    if (Atomics.load(words, this.cpuWord(target, CPU_LEFT)) === 1)
-      this.acknowledge(cpu.id, target, base, seq, -1);
+    // `leave` sets STATUS_LEFT before its last service, this CPU stored SEQ before loading STATUS
+    // (in wakeUp), so (all seq-cst) at least one of the two sees the other's write.
+    if ((status & STATUS_LEFT) !== 0 && this.acknowledge(cpu.id, target, base, seq, -1))
+      l.roundSelfAcks++;
     // One IPI per target; a broadcast's one INVLPGB is charged per round (sendRound).
     if (!this.rules.broadcast) cpu.cycles += cpu.costs.ipiSend;
   }
@@ -610,9 +635,9 @@ export class Shootdown implements ShootdownPort {
     return (initiator * this.layout.ipiCpuWords + CPU_ACK_CYCLES) / 2 + target;
   }
 
-  waiting(cpu: Cpu): boolean {
+  waiting(cpu: Cpu, wake: number): boolean {
     const l = this.state(cpu);
-    return this.acksMissing(l, l.expectAcks);
+    return (l.expectAcks - wake) << 24 > 0;
   }
 
   unacknowledged(cpu: Cpu): number[] {
@@ -680,7 +705,7 @@ export class Shootdown implements ShootdownPort {
   }
 
   leave(cpu: Cpu): void {
-    Atomics.store(this.words, this.cpuWord(cpu.id, CPU_LEFT), 1);
+    Atomics.or(this.words, this.cpuWord(cpu.id, CPU_STATUS), STATUS_LEFT);
     for (let s = 0; s < this.layout.spaces; s++) this.setMask(s, cpu.id, false);
     // Acknowledge everything pending, lazy requests included: a stopped CPU caches nothing more.
     this.service(cpu, true);

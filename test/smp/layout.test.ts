@@ -13,7 +13,7 @@ import { runOnWorkers } from '../../src/smp/hosts/worker.ts';
 import {
   ControlLayoutError,
   CPU_ACK_CYCLES,
-  CPU_SLEEPING,
+  CPU_STATUS,
   CPU_WAKE,
   CR3_PCID,
   CR3_SPACE,
@@ -110,7 +110,7 @@ describe('controlLayout', () => {
       const wakeLines = new Set<number>();
       for (let c = 0; c < cpus; c++) {
         wakeLines.add(line(l.ipiCpu(c) + CPU_WAKE));
-        wakeLines.add(line(l.ipiCpu(c) + CPU_SLEEPING));
+        wakeLines.add(line(l.ipiCpu(c) + CPU_STATUS));
       }
       // A full line of padding on each side, whatever the buffer's alignment (16 bytes at least).
       expect(l.tableGeneration - (l.ipiCpu(cpus - 1) + l.ipiCpuWords)).toBeGreaterThanOrEqual(

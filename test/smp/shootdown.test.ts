@@ -11,6 +11,7 @@ import { StepResult } from '../../src/cpu/cpu.ts';
 import { scenario } from '../../src/scenarios/builder.ts';
 import type { Scenario } from '../../src/scenarios/scenario.ts';
 import { runDeterministic } from '../../src/smp/hosts/deterministic.ts';
+import { STATUS_LEFT, STATUS_SLEEPING } from '../../src/smp/ipi.ts';
 import { Machine } from '../../src/smp/machine.ts';
 import { decodeEvent, type TraceEvent } from '../../src/trace/events.ts';
 
@@ -385,6 +386,52 @@ describe('a request posted to a CPU that has stopped', () => {
   });
 });
 
+describe('a sync-ipi flush whose only target has stopped', () => {
+  it('completes within the flush step: the initiator acknowledged for it, so nothing is awaited', () => {
+    const s = scenario('flush-to-stopped')
+      .machine({ cpus: 2 })
+      .addressSpace('A', (as) => as.map4k(PAGE, 0x20_0000, 'PRESENT|WRITABLE'))
+      .cpu('A', (p) => p.updateFlags('4KiB', PAGE, 'PRESENT').flush())
+      .cpu('A', (p) => p.load(PAGE, 'r0'))
+      .build();
+    const machine = Machine.fromScenario(s, { protocol: 'sync-ipi' });
+    const sd = machine.shootdown;
+    const [c0, c1] = [machine.cpus[0]!, machine.cpus[1]!];
+    // CPU 1 stops, then (as a racing CR3 write could) is back in A's cpumask: CPU 0 posts to it.
+    sd.leave(c1);
+    sd.start(c1, 'A');
+    expect(sd.status(1) & STATUS_LEFT).toBe(STATUS_LEFT);
+    expect(c0.step()).toBe(StepResult.Ran); // update_flags
+    expect(c0.step()).toBe(StepResult.Ran); // flush: posted, acknowledged by CPU 0, done
+    expect(c0.pc).toBe(2);
+    expect(sd.requestsTo(1)).toBe(1);
+    expect(sd.acksTo(0)).toBe(1);
+    expect(sd.waiting(c0, Atomics.load(sd.wake, sd.wakeIndex(0)))).toBe(false);
+  });
+
+  it('with a running target it blocks, and waiting() judges the wake value the step loaded', () => {
+    const s = scenario('flush-to-running')
+      .machine({ cpus: 2 })
+      .addressSpace('A', (as) => as.map4k(PAGE, 0x20_0000, 'PRESENT|WRITABLE'))
+      .cpu('A', (p) => p.updateFlags('4KiB', PAGE, 'PRESENT').flush())
+      .cpu('A', (p) => p.load(PAGE, 'r0'))
+      .build();
+    const machine = Machine.fromScenario(s, { protocol: 'sync-ipi' });
+    const sd = machine.shootdown;
+    const [c0, c1] = [machine.cpus[0]!, machine.cpus[1]!];
+    c0.step();
+    const before = Atomics.load(sd.wake, sd.wakeIndex(0));
+    expect(c0.step()).toBe(StepResult.Blocked);
+    sd.poll(c1, false, Atomics.load(sd.wake, sd.wakeIndex(1))); // CPU 1 services and acks
+    const after = Atomics.load(sd.wake, sd.wakeIndex(0));
+    expect(after).not.toBe(before);
+    expect(sd.waiting(c0, before)).toBe(true);
+    expect(sd.waiting(c0, after)).toBe(false);
+    expect(c0.step()).toBe(StepResult.Ran);
+    expect(c0.pc).toBe(2);
+  });
+});
+
 describe('modeled completion time (sync-ipi)', () => {
   /** CPU 0: `lead` loads, then update_flags + flush of PAGE; CPU 1: `lead1` loads, then more. */
   function timed(lead0: number, lead1: number): Scenario {
@@ -498,16 +545,15 @@ describe('wake-ups (Shootdown.wakeUp)', () => {
     expect(result.steps).toBeGreaterThan(3 * rounds);
   });
 
-  it('notifies exactly the CPUs whose SLEEPING word is set, on their wake word', () => {
+  it('notifies exactly the CPUs whose STATUS_SLEEPING bit is set, on their wake word', () => {
     const machine = Machine.fromScenario(threeCpus(), { protocol: 'sync-ipi' });
     const sd = machine.shootdown;
-    const wake = sd.wake;
     // CPU 2's host announces that it sleeps (as workers/cpu-loop.ts does before Atomics.wait).
-    Atomics.store(wake, sd.sleepIndex(2), 1);
+    sd.announceSleep(2, true);
     const calls = notified(machine, () => runDeterministic(machine, { seed: 3 }));
     expect(calls.length).toBeGreaterThanOrEqual(3); // two IPIs and the barriers' wakeAll
     expect(new Set(calls)).toEqual(new Set([sd.wakeIndex(2)]));
-    expect(sd.sleepIndex(2)).not.toBe(sd.wakeIndex(2));
+    expect(sd.status(2) & STATUS_SLEEPING).toBe(STATUS_SLEEPING);
   });
 });
 

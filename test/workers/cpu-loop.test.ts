@@ -64,7 +64,11 @@ function run(
       return acks[episode] === true;
     },
   };
-  const shootdown = { wake, sleepIndex: () => 2, wakeIndex: () => 0 };
+  const shootdown = {
+    wake,
+    wakeIndex: () => 0,
+    announceSleep: (_cpu: number, on: boolean) => Atomics.store(wake, 2, on ? 1 : 0),
+  };
   Atomics.load = ((typed: Int32Array, index: number) => {
     if (typed === wake && index === 0 && spinning) {
       const e = episodes[episode]!;
