@@ -773,8 +773,33 @@ export class Cpu {
    * services its mailbox): `invlpg` each page for `pcid`, or drop every non-global entry of it.
    * `delivery`: by IPI (interrupt entry and exit charged), by hardware broadcast (INVLPGB: no
    * interrupt), or lazily at an epoch boundary (LATR: the CPU applies it on its own, no interrupt).
+   * The two halves, `chargeRemoteInvalidate` and `evictRemote`, may be called apart within one
+   * step (the port acknowledges in between).
    */
   remoteInvalidate(
+    initiator: number,
+    kind: 1 | 2,
+    pcid: number,
+    pages: readonly number[],
+    delivery: 'ipi' | 'broadcast' | 'lazy',
+  ): void {
+    this.chargeRemoteInvalidate(kind, pages.length, delivery);
+    this.evictRemote(initiator, kind, pcid, pages, delivery);
+  }
+
+  /** The modeled cycles of applying a request of `kind` listing `count` pages (`remoteInvalidate`). */
+  chargeRemoteInvalidate(kind: 1 | 2, count: number, delivery: 'ipi' | 'broadcast' | 'lazy'): void {
+    // Each listed page: its invlpg and the handler's per-page step (cost-model.ts `flushPage`); a
+    // full flush: a CR3 write.
+    this.cycles +=
+      kind === 1 ? count * (this.costs.invlpg + this.costs.flushPage) : this.costs.cr3Write;
+    // Only an IPI interrupts the CPU: interrupt entry and exit. A broadcast is done by hardware,
+    // a lazy request by the CPU itself at an epoch boundary.
+    if (delivery === 'ipi') this.cycles += this.costs.ipiReceive;
+  }
+
+  /** The TLB side of `remoteInvalidate`: the evictions and the IpiReceive record, no cycles. */
+  evictRemote(
     initiator: number,
     kind: 1 | 2,
     pcid: number,
@@ -784,15 +809,9 @@ export class Cpu {
     this.evictReason = EvictReason.Shootdown;
     if (kind === 1) {
       for (const page of pages) this.tlb.invlpg(VirtAddr.newUnchecked(page), pcid, this.evictHook);
-      // Each listed page: its invlpg and the handler's per-page step (cost-model.ts `flushPage`).
-      this.cycles += pages.length * (this.costs.invlpg + this.costs.flushPage);
     } else {
       this.tlb.flushNonGlobal(this.pcide ? pcid : undefined, this.evictHook);
-      this.cycles += this.costs.cr3Write;
     }
-    // Only an IPI interrupts the CPU: interrupt entry and exit. A broadcast is done by hardware,
-    // a lazy request by the CPU itself at an epoch boundary.
-    if (delivery === 'ipi') this.cycles += this.costs.ipiReceive;
     this.record(
       TraceKind.IpiReceive,
       initiator,

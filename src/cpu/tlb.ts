@@ -594,7 +594,11 @@ export class Tlb {
     const hi = Math.floor(addr / TWO_POW_32);
     const lo = addr - hi * TWO_POW_32;
     let n = 0;
-    for (let sizeClass = 0; sizeClass < 3; sizeClass++) {
+    // Only the size classes that hold entries (the lookup's rule too): most TLBs hold no 2 MiB or
+    // 1 GiB entries, and every invlpg, local or a shootdown's, comes here.
+    const last = this.valid1G !== 0 ? 2 : this.valid2M !== 0 ? 1 : 0;
+    for (let sizeClass = 0; sizeClass <= last; sizeClass++) {
+      if (sizeClass === 1 && this.valid2M === 0) continue;
       const shift = shiftOfClass(sizeClass);
       // Low `shift` bits of addr, from the low half (shift ≤ 30 < 32).
       const tag = addr - (lo & ((1 << shift) - 1)) + sizeClass;

@@ -6,16 +6,19 @@
  *
  * One slot per (initiator, target) pair, so concurrent initiators never contend for a slot. An
  * initiator fills a free slot (SEQ === ACK), then publishes it by storing SEQ + 1 and adding
- * WAKE_POST to the target's WAKE word. The target copies the slot, invalidates, stores ACK = SEQ,
- * records its modeled time in the initiator's ACK_CYCLES, and adds WAKE_ACK to the initiator's
- * WAKE word. The ACK is a compare-exchange, because a request posted to a CPU that has just stopped
- * (its STATUS_LEFT bit) is acknowledged by its initiator instead: whichever side moves ACK counts the ack.
+ * WAKE_POST to the target's WAKE word. The target copies the slot, records its modeled time
+ * (the invalidation's cost included) in the initiator's ACK_CYCLES, adds WAKE_ACK to the
+ * initiator's WAKE word, stores ACK = SEQ, and only then evicts the entries: all within one step,
+ * so no access of it sees the TLB in between, while the initiator's wait excludes the TLB work.
+ * While the target runs, it alone acknowledges, so ACK is a plain store, made after the add (a
+ * lazy request's before it: its initiator reads ACK once woken). A request posted to a CPU that
+ * has stopped (its STATUS_LEFT bit) is acknowledged by its initiator instead; then both sides
+ * move ACK by compare-exchange, and whichever moves it counts the ack.
  *
- * ACK_CYCLES sits next to the initiator's WAKE, and the target writes it after its compare-exchange
- * (a miss on the slot's line), back to back with the WAKE add: the initiator, spinning on WAKE,
- * then finds the ack time in the line it just fetched. Measured against the ack times in a region
- * of their own: about 65 ns less per busy-target shootdown (written before the compare-exchange,
- * about 30 ns of that is lost: the spinner takes the line away during the miss).
+ * ACK_CYCLES sits next to the initiator's WAKE, and the target writes it back to back with the
+ * WAKE add: the initiator, spinning on WAKE, then finds the ack time in the line it just fetched.
+ * Measured against the ack times in a region of their own: about 65 ns less per busy-target
+ * shootdown.
  *
  * WAKE is the one word a CPU blocks on, and it carries three counters, so that each handoff writes
  * the other CPU's line once: a spinning initiator pulls its line back after every write a target

@@ -400,8 +400,11 @@ export class Shootdown implements ShootdownPort {
     if (this.lazy) this.progressLazy(cpu, l);
   }
 
-  /** Applies every posted request to this CPU (lazy ones only at an epoch boundary). */
-  private service(cpu: Cpu, epoch: boolean): void {
+  /**
+   * Applies every posted request to this CPU (lazy ones only at an epoch boundary). `leaving`:
+   * its last service, from `leave` (its STATUS_LEFT is set, so initiators may acknowledge for it).
+   */
+  private service(cpu: Cpu, epoch: boolean, leaving = false): void {
     const words = this.words;
     for (let from = 0; from < this.layout.cpus; from++) {
       if (from === cpu.id) continue;
@@ -427,19 +430,47 @@ export class Shootdown implements ShootdownPort {
         }
         pages = list;
       }
-      cpu.remoteInvalidate(
-        from,
-        kind,
-        pcid,
-        pages,
+      const delivery =
         (flags & REQUEST_BROADCAST) !== 0
           ? 'broadcast'
           : (flags & REQUEST_LAZY) !== 0
             ? 'lazy'
-            : 'ipi',
-      );
-      this.acknowledge(from, cpu.id, base, seq, cpu.cycles);
+            : 'ipi';
+      // The ack carries the modeled time with the invalidation's cost, and goes out before the
+      // evictions themselves: the request is copied (the initiator may reuse the slot once acked),
+      // and nothing sees this CPU's TLB before its step ends (its own next access comes after;
+      // a host inspects it only between steps), so no access, and no check, can tell. The
+      // initiator's wait then does not include the TLB work.
+      cpu.chargeRemoteInvalidate(kind, pages.length, delivery);
+      if (leaving) this.acknowledge(from, cpu.id, base, seq, cpu.cycles);
+      else this.acknowledgeRunning(from, cpu.id, base, seq, cpu.cycles, delivery === 'lazy');
+      cpu.evictRemote(from, kind, pcid, pages, delivery);
     }
+  }
+
+  /**
+   * The ack of a CPU that has not left: no initiator acknowledges for it (they do only once its
+   * STATUS_LEFT is set, and its `leave` comes after its every other service), so ACK is a plain
+   * store and the WAKE add alone counts the ack. The store is published by the add (lazy: the
+   * initiator's `progressLazy` reads ACK once woken to see the slot free) or, for the other
+   * requests, made after it: then the slot's line, which this CPU just read, is not taken back for
+   * writing on the way to the initiator's wake-up (their initiators read ACK only in reports).
+   * Should this CPU leave next, `leave`'s seq-cst OR of STATUS_LEFT publishes the store to an
+   * initiator that sees the bit, so its compare-exchange from the old ACK fails: counted once.
+   */
+  private acknowledgeRunning(
+    initiator: number,
+    target: number,
+    base: number,
+    seq: number,
+    cycles: number,
+    lazy: boolean,
+  ): void {
+    const words = this.words;
+    if (lazy) words[base + SLOT_ACK] = seq;
+    this.ackCycles[this.ackCyclesIndex(initiator, target)] = cycles;
+    this.wakeUp(initiator, WAKE_ACK);
+    if (!lazy) words[base + SLOT_ACK] = seq;
   }
 
   /**
@@ -708,7 +739,7 @@ export class Shootdown implements ShootdownPort {
     Atomics.or(this.words, this.cpuWord(cpu.id, CPU_STATUS), STATUS_LEFT);
     for (let s = 0; s < this.layout.spaces; s++) this.setMask(s, cpu.id, false);
     // Acknowledge everything pending, lazy requests included: a stopped CPU caches nothing more.
-    this.service(cpu, true);
+    this.service(cpu, true, true);
   }
 
   // ---- lazy bookkeeping ----------------------------------------------------------------------
