@@ -42,7 +42,7 @@
  *
  * Then where the time goes (Table 4: the protocol's compute on one thread, both CPUs stepped in
  * lockstep, plus a few primitives) and the effect of the WorkerHost's `spinIterations` and
- * `waitSliceMs` options (Table 5). About 80 s (`--quick`: about 45 s; `--focus`, only the floors,
+ * `waitSliceMs` options (Table 5). About 90 s and 4 GB of memory (`--quick`: about 45 s; `--focus`, only the floors,
  * the 1-target replica rows and Table 4, for iterating on the IPI path: about 20 s).
  *
  * Run: `npx tsx bench/shootdown-latency.ts [--quick] [--focus] [--runs N]`.
@@ -95,12 +95,14 @@ const BUSY_LOADS = 256;
 const WAKE_GAP_MS = 0.05;
 /**
  * WorkerHost rows: CPU 0's rounds under sync-ipi and none, and a busy target's stream. Fresh
- * threads need about 150-200 ms to warm up (rounds then cost about 50 µs: the initiator's spin
- * runs out while the cold target services), and a busy target must outlast CPU 0.
+ * threads need about 150-200 ms to warm up (rounds then cost about 30-50 µs: the initiator's spin
+ * runs out while the cold target services), and a busy target must outlast CPU 0: its TLB-hit
+ * loads take about 0.1 µs each, so 1,000,000 of them ran out during the warm-up on a loaded
+ * machine. 2,000,000 last about 200 ms; the program makes the benchmark's peak memory about 4 GB.
  */
 const HOST_BUSY_ROUNDS = 20_000;
 const HOST_NONE_ROUNDS = 150_000;
-const HOST_BUSY_LOADS = 1_000_000;
+const HOST_BUSY_LOADS = 2_000_000;
 const HOST_IDLE_ROUNDS = 2500;
 /** Round trips per raw-floor run. */
 const SLEEP_TRIPS = QUICK ? 4_000 : 10_000;
