@@ -601,6 +601,8 @@ export class Shootdown implements ShootdownPort {
     const seq = (words[base + SLOT_SEQ]! + 1) | 0;
     // Publishes the fields above: the target loads SEQ with Atomics before reading them.
     Atomics.store(words, base + SLOT_SEQ, seq);
+    const status = this.wakeUp(target, WAKE_POST);
+    // The bookkeeping after the wake-up: the target is on its way meanwhile.
     l.posted++;
     if (target < 32) l.roundLo |= 1 << target;
     else l.roundHi |= 1 << (target - 32);
@@ -612,7 +614,6 @@ export class Shootdown implements ShootdownPort {
       full ? 0 : request.pages.length,
       flags,
     );
-    const status = this.wakeUp(target, WAKE_POST);
     // The target may have stopped after this CPU chose it (a lazy request queued earlier, or a
     // race on worker threads): it will never service the slot, so acknowledge for it. Its
     // `leave` sets STATUS_LEFT before its last service, this CPU stored SEQ before loading STATUS
