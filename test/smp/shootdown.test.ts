@@ -386,17 +386,21 @@ describe('a request posted to a CPU that has stopped', () => {
   });
 });
 
-describe('a sync-ipi flush whose only target has stopped', () => {
-  it('completes within the flush step: the initiator acknowledged for it, so nothing is awaited', () => {
-    const s = scenario('flush-to-stopped')
+describe('a sync-ipi flush step: when it blocks', () => {
+  /** CPU 0: update_flags + flush of PAGE; CPU 1: loads PAGE. Both in A, so CPU 0 posts to CPU 1. */
+  function oneFlush() {
+    const s = scenario('one-flush')
       .machine({ cpus: 2 })
       .addressSpace('A', (as) => as.map4k(PAGE, 0x20_0000, 'PRESENT|WRITABLE'))
       .cpu('A', (p) => p.updateFlags('4KiB', PAGE, 'PRESENT').flush())
       .cpu('A', (p) => p.load(PAGE, 'r0'))
       .build();
     const machine = Machine.fromScenario(s, { protocol: 'sync-ipi' });
-    const sd = machine.shootdown;
-    const [c0, c1] = [machine.cpus[0]!, machine.cpus[1]!];
+    return { sd: machine.shootdown, c0: machine.cpus[0]!, c1: machine.cpus[1]! };
+  }
+
+  it('never, when its only target has stopped: the initiator acknowledged for it', () => {
+    const { sd, c0, c1 } = oneFlush();
     // CPU 1 stops, then (as a racing CR3 write could) is back in A's cpumask: CPU 0 posts to it.
     sd.leave(c1);
     sd.start(c1, 'A');
@@ -409,20 +413,17 @@ describe('a sync-ipi flush whose only target has stopped', () => {
     expect(sd.waiting(c0, Atomics.load(sd.wake, sd.wakeIndex(0)))).toBe(false);
   });
 
-  it('with a running target it blocks, and waiting() judges the wake value the step loaded', () => {
-    const s = scenario('flush-to-running')
-      .machine({ cpus: 2 })
-      .addressSpace('A', (as) => as.map4k(PAGE, 0x20_0000, 'PRESENT|WRITABLE'))
-      .cpu('A', (p) => p.updateFlags('4KiB', PAGE, 'PRESENT').flush())
-      .cpu('A', (p) => p.load(PAGE, 'r0'))
-      .build();
-    const machine = Machine.fromScenario(s, { protocol: 'sync-ipi' });
-    const sd = machine.shootdown;
-    const [c0, c1] = [machine.cpus[0]!, machine.cpus[1]!];
+  it('with a running target, until its ack: waiting() judges the wake value the step loaded', () => {
+    const { sd, c0, c1 } = oneFlush();
+    expect(c1.step()).toBe(StepResult.Ran); // CPU 1 caches PAGE
+    expect(c1.tlb.validCount()).toBe(1);
     c0.step();
     const before = Atomics.load(sd.wake, sd.wakeIndex(0));
     expect(c0.step()).toBe(StepResult.Blocked);
-    sd.poll(c1, false, Atomics.load(sd.wake, sd.wakeIndex(1))); // CPU 1 services and acks
+    // CPU 1's interrupt point: it acknowledges, then evicts, within the one call.
+    sd.poll(c1, false, Atomics.load(sd.wake, sd.wakeIndex(1)));
+    expect(c1.tlb.validCount()).toBe(0);
+    expect(sd.acksTo(0)).toBe(1);
     const after = Atomics.load(sd.wake, sd.wakeIndex(0));
     expect(after).not.toBe(before);
     expect(sd.waiting(c0, before)).toBe(true);
