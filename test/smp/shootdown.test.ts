@@ -101,6 +101,22 @@ describe('sync-ipi', () => {
     expect(machine.cpus[2]!.tlb.entries().map((e) => e.pageStart)).toContain(PAGE);
   });
 
+  it('reaches CPUs 32-63 through the cpumask’s second word (40 CPUs), and only those in the space', () => {
+    const inA = new Set([1, 31, 33, 39]);
+    let b = scenario('cpumask-wide')
+      .machine({ cpus: 40 })
+      .addressSpace('A', (as) => as.map4k(PAGE, 0x20_0000, 'PRESENT|WRITABLE'))
+      .addressSpace('B', (as) => as.map4k(PAGE, 0x30_0000, 'PRESENT|WRITABLE'))
+      .cpu('A', (p) => p.barrier('go').unmap('4KiB', PAGE).flush().barrier('end'));
+    for (let c = 1; c < 40; c++)
+      b = b.cpu(inA.has(c) ? 'A' : 'B', (p) => p.load(PAGE, 'r0').barrier('go').barrier('end'));
+    const { events } = run(b.build(), 'sync-ipi');
+    const targets = events
+      .filter((e) => e.type === 'ipi-send')
+      .map((e) => (e as { target: number }).target);
+    expect(targets).toEqual([1, 31, 33, 39]);
+  });
+
   it('two CPUs shooting each other down at once never deadlock', () => {
     const s = scenario('mutual')
       .machine({ cpus: 2 })
@@ -544,6 +560,18 @@ describe('wake-ups (Shootdown.wakeUp)', () => {
     expect(machine.shootdown.requestsTo(1)).toBe(rounds);
     // Each flush completed only after both acks: CPU 0 blocked once per round at least.
     expect(result.steps).toBeGreaterThan(3 * rounds);
+  });
+
+  it('announcing sleep sets and clears only STATUS_SLEEPING: a stopped CPU stays STATUS_LEFT', () => {
+    const machine = Machine.fromScenario(threeCpus(), { protocol: 'sync-ipi' });
+    const sd = machine.shootdown;
+    sd.leave(machine.cpus[1]!);
+    expect(sd.status(1)).toBe(STATUS_LEFT);
+    sd.announceSleep(1, true);
+    expect(sd.status(1)).toBe(STATUS_LEFT | STATUS_SLEEPING);
+    sd.announceSleep(1, false);
+    expect(sd.status(1)).toBe(STATUS_LEFT);
+    expect(sd.status(2)).toBe(0);
   });
 
   it('notifies exactly the CPUs whose STATUS_SLEEPING bit is set, on their wake word', () => {
