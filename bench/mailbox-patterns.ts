@@ -7,14 +7,19 @@
  * - `spin, two lines`: the raw spin round trip bench/shootdown-latency.ts compares against (one
  *   word each way, each in its own 64-byte line).
  * - `spin, one line`: the same two words in one line.
- * - `smpsim, 2 CPUs`: the simulator's pattern (src/smp/shootdown.ts, layout.ts): the initiator
- *   writes the slot's fields and SEQ in the slot's line, adds to the target's WAKE word, loads the
- *   target's STATUS word, and spins on its own WAKE word; the target, seeing its WAKE change,
- *   loads SEQ, reads the fields, compare-exchanges the slot's ACK, stores its ack time next to
- *   the initiator's WAKE and adds to it. Both CPUs' WAKE words share one line, as they do in a
+ * - `smpsim`: the simulator's pattern (src/smp/shootdown.ts, layout.ts): the initiator reads the
+ *   slot's fields (a request like the last: nothing to write), stores SEQ and adds to WAKE in the
+ *   target's WAKE line, loads the target's STATUS word there, and spins on its own WAKE word, in
+ *   a line of its own; the target, seeing its WAKE change, loads SEQ and ACK from the same line,
+ *   reads the fields (its copy of the slot's line is still valid), stores its ack time next to
+ *   the initiator's WAKE, adds to it, then stores ACK in its own line.
+ * - `SEQ and ACK in the slot, 2 CPUs`: the simulator's earlier pattern: the initiator writes the
+ *   slot's fields and SEQ in the slot's line, adds to the target's WAKE word, loads the target's
+ *   STATUS word, and spins on its own WAKE word; the target, seeing its WAKE change, loads SEQ,
+ *   reads the fields, compare-exchanges the slot's ACK, stores its ack time next to the
+ *   initiator's WAKE and adds to it. Both CPUs' WAKE words share one line, as they did in a
  *   2-CPU machine.
- * - `smpsim, WAKE lines apart`: the same with each WAKE word in a line of its own (what a bigger
- *   machine has for most pairs).
+ * - `SEQ and ACK in the slot, WAKE lines apart`: the same with each WAKE word in a line of its own.
  * - `mailbox line`: an alternative: the request, the target's WAKE and the ack all in the target's
  *   line; the initiator spins on the ack there (and on its own WAKE word, two words, so that
  *   mutual shootdowns could still progress).
@@ -63,7 +68,7 @@ parentPort.on('message', ({ side, pattern, buffer, trips, layout: L }) => {
         Atomics.store(w, L.b, i);
       }
     }
-  } else if (pattern === 'smpsim') {
+  } else if (pattern === 'slotseq') {
     if (side === 'init') {
       for (let i = 1; i <= trips; i++) {
         w[L.slot + 2] = 1; w[L.slot + 3] = 0; w[L.slot + 4] = 1; w[L.slot + 5] = 0;
@@ -124,6 +129,42 @@ parentPort.on('message', ({ side, pattern, buffer, trips, layout: L }) => {
         i++;
       }
     }
+  } else if (pattern === 'smpsim') {
+    if (side === 'init') {
+      for (let i = 1; i <= trips; i++) {
+        // A request like the last: each field is read, none written.
+        if (w[L.slot] !== 1) w[L.slot] = 1;
+        if (w[L.slot + 1] !== 0) w[L.slot + 1] = 0;
+        if (w[L.slot + 2] !== 1) w[L.slot + 2] = 1;
+        if (w[L.slot + 3] !== 0) w[L.slot + 3] = 0;
+        if (w[L.slot + 4] !== 0x400000) w[L.slot + 4] = 0x400000;
+        if (w[L.slot + 5] !== 0) w[L.slot + 5] = 0;
+        const seq = (w[L.seq] + 1) | 0;
+        Atomics.store(w, L.seq, seq);
+        Atomics.add(w, L.wakeT, 256);
+        if (Atomics.load(w, L.sleepT) !== 0) Atomics.notify(w, L.wakeT);
+        while (((Atomics.load(w, L.wakeI) - i) << 24) !== 0) {}
+        const cycles = f[L.cyclesF];
+        if (cycles < 0) throw new Error('no ack time');
+        const now = performance.now(); out[i - 1] = (now - t) * 1e6; t = now;
+      }
+    } else {
+      let serviced = 0;
+      for (let i = 1; i <= trips; ) {
+        const pending = Atomics.load(w, L.wakeT);
+        if (((pending ^ serviced) & 0xfff00) === 0) continue;
+        serviced = pending;
+        const seq = Atomics.load(w, L.seq);
+        if (seq === w[L.ack]) continue;
+        const kind = w[L.slot] + w[L.slot + 1] + w[L.slot + 2] + w[L.slot + 4];
+        if (kind < 0) throw new Error('bad request');
+        f[L.cyclesF] = i;
+        Atomics.add(w, L.wakeI, 1);
+        if (Atomics.load(w, L.sleepI) !== 0) Atomics.notify(w, L.wakeI);
+        w[L.ack] = seq;
+        i++;
+      }
+    }
   }
   parentPort.postMessage(out, [out.buffer]);
 });
@@ -134,7 +175,7 @@ type Layout = Record<string, number>;
 
 interface Variant {
   readonly name: string;
-  readonly pattern: 'spin' | 'smpsim' | 'mailbox';
+  readonly pattern: 'spin' | 'smpsim' | 'slotseq' | 'mailbox';
   readonly layout: Layout;
   readonly note: string;
 }
@@ -155,8 +196,26 @@ const VARIANTS: readonly Variant[] = [
     note: 'both words in one line',
   },
   {
-    name: 'smpsim, 2 CPUs',
+    name: 'smpsim',
     pattern: 'smpsim',
+    // As layout.ts lays out 2 CPUs: each CPU's IPI words in whole lines (WAKE, STATUS, SEQs,
+    // ACKs, ack times), the slot's fields in a line of their own.
+    layout: {
+      start: 0,
+      wakeI: at(4, 0),
+      sleepI: at(4, 1),
+      cyclesF: at(4, 6) / 2,
+      wakeT: at(6, 0),
+      sleepT: at(6, 1),
+      seq: at(6, 2),
+      ack: at(6, 4),
+      slot: at(8),
+    },
+    note: 'the simulator today: SEQ and ACK in the WAKE line',
+  },
+  {
+    name: 'SEQ and ACK in the slot, 2 CPUs',
+    pattern: 'slotseq',
     // WAKE0 (initiator) and WAKE1 (target) in one line; the ack time next to WAKE0; the slot
     // in lines of its own.
     layout: {
@@ -168,11 +227,11 @@ const VARIANTS: readonly Variant[] = [
       sleepT: at(4, 10),
       slot: at(6),
     },
-    note: 'the simulator today (slot line + one WAKE line)',
+    note: 'the simulator before (slot line + one WAKE line)',
   },
   {
-    name: 'smpsim, WAKE lines apart',
-    pattern: 'smpsim',
+    name: 'SEQ and ACK in the slot, WAKE lines apart',
+    pattern: 'slotseq',
     layout: {
       start: 0,
       wakeI: at(4, 0),

@@ -12,8 +12,9 @@
  * | header        | `STEP_COUNTER` (one line)              | every tracing CPU, every step      |
  * | host words    | one line per CPU: doorbell, run state, | the host (doorbell), the CPU (its  |
  * |               | published wait, CR3 (`controlWord`)    | state, wait and CR3)               |
- * | IPI slots     | one per (initiator, target) pair       | the initiator (the ACK: target)    |
- * | IPI CPU words | WAKE, STATUS, ack times                | initiators and targets             |
+ * | IPI slots     | one per (initiator, target) pair       | the initiator                      |
+ * | IPI CPU words | WAKE, STATUS, each initiator's SEQ and | initiators (SEQ, WAKE), the CPU    |
+ * |               | ACK, ack times; whole lines per CPU    | (ACK), targets (WAKE, ack times)   |
  * | cpumasks      | two words per address space            | CPUs joining and leaving it        |
  * | generation    | the page-table generation              | every Mapper call                  |
  * | trace rings   | one per CPU (`trace/ring.ts`)          | that CPU; the host reads           |
@@ -82,14 +83,16 @@ export function controlWord(cpu: number, word: number): number {
 /** The most pages one request lists; more become a full flush (Linux's 33-page ceiling). */
 export const MAX_REQUEST_PAGES = 33;
 
-/** Slot fields (Int32 words from the slot's first). */
-export const SLOT_SEQ = 0; // request generation, written last by the initiator
-export const SLOT_ACK = 1; // generation the target has completed
-export const SLOT_KIND = 2; // `RequestKind`
-export const SLOT_PCID = 3; // PCID whose entries to drop (0 without CR4.PCIDE)
-export const SLOT_COUNT = 4; // pages listed (Page requests)
-export const SLOT_FLAGS = 5; // `REQUEST_LAZY` | `REQUEST_BROADCAST`
-export const SLOT_PAGES = 6; // MAX_REQUEST_PAGES pairs of (low 32 bits, high 16 bits) of page addresses
+/**
+ * Slot fields (Int32 words from the slot's first): the request itself. Its SEQ and ACK are in the
+ * target's IPI words (`ControlLayout.reqSeq`, `reqAck`), next to its WAKE, so that a post writes
+ * one line of the target's, and a slot whose fields did not change is not written at all.
+ */
+export const SLOT_KIND = 0; // `RequestKind`
+export const SLOT_PCID = 1; // PCID whose entries to drop (0 without CR4.PCIDE)
+export const SLOT_COUNT = 2; // pages listed (Page requests)
+export const SLOT_FLAGS = 3; // `REQUEST_LAZY` | `REQUEST_BROADCAST`
+export const SLOT_PAGES = 4; // MAX_REQUEST_PAGES pairs of (low 32 bits, high 16 bits) of page addresses
 /** Words per slot (even, so that the IPI CPU words after the slots stay Float64-aligned). */
 export const SLOT_WORDS = SLOT_PAGES + 2 * MAX_REQUEST_PAGES;
 
@@ -102,8 +105,13 @@ export const CPU_WAKE = 0;
  * reads once per post, right after its WAKE add: one word, so one load, on that line.
  */
 export const CPU_STATUS = 1;
-/** From here (even), one Float64 per target: its modeled time at its last ack of this CPU. */
-export const CPU_ACK_CYCLES = 4;
+/**
+ * From here, one word per initiator: the generation (SEQ) of its latest request to this CPU,
+ * stored last by the initiator; then one word per initiator: the generation this CPU has completed
+ * (ACK). Then, from the next even word (`ControlLayout.ackCycles`), one Float64 per target: its
+ * modeled time at its last ack of this CPU's requests.
+ */
+export const CPU_REQ_SEQ = 2;
 
 // ---- the whole block --------------------------------------------------------------------------
 
@@ -117,8 +125,17 @@ export interface ControlLayout {
   slot(initiator: number, target: number): number;
   /** First word of a CPU's IPI words (even: its ack times are Float64s). */
   ipiCpu(cpu: number): number;
-  /** IPI words per CPU: CPU_ACK_CYCLES + 2 per CPU (even). */
+  /**
+   * IPI words per CPU: WAKE, STATUS, a SEQ and an ACK per initiator, a Float64 per target, rounded
+   * up to whole lines.
+   */
   readonly ipiCpuWords: number;
+  /** The SEQ word of `initiator`'s request to `target` (in the target's IPI words). */
+  reqSeq(initiator: number, target: number): number;
+  /** The ACK word of `initiator`'s request to `target` (in the target's IPI words). */
+  reqAck(initiator: number, target: number): number;
+  /** First word (even) of a CPU's ack times: one Float64 per target, in target order. */
+  ackCycles(cpu: number): number;
   /** First of the two cpumask words (CPUs 0-31, 32-63) of address space `space`. */
   cpumask(space: number): number;
   /**
@@ -156,8 +173,12 @@ export function controlLayout(cpus: number, spaces: number, traceCapacity: numbe
   if (!Number.isInteger(traceCapacity) || traceCapacity < 1)
     throw new ControlLayoutError(`trace ring capacity ${traceCapacity} must be a positive integer`);
   const slots = HEADER_WORDS + cpus * HOST_CPU_WORDS;
-  const ipiCpuWords = CPU_ACK_CYCLES + 2 * cpus;
-  const ipiCpus = slots + cpus * cpus * SLOT_WORDS;
+  // Even (CPU_REQ_SEQ is): the ack times are Float64s.
+  const ackCyclesAt = CPU_REQ_SEQ + 2 * cpus;
+  // Whole lines: one CPU's WAKE line is written by its initiators (posts) and its targets (acks
+  // to it), never by its neighbour's.
+  const ipiCpuWords = lines(ackCyclesAt + 2 * cpus);
+  const ipiCpus = lines(slots + cpus * cpus * SLOT_WORDS);
   // A line of padding on each side of the cpumasks and the generation: the generation, which
   // every Mapper call bumps and every TLB hit reads, shares no line with the WAKE words. Next to
   // them it made every busy machine's Mapper calls pay a line transfer: the none round of
@@ -174,6 +195,9 @@ export function controlLayout(cpus: number, spaces: number, traceCapacity: numbe
     slot: (initiator, target) => slots + (initiator * cpus + target) * SLOT_WORDS,
     ipiCpu: (cpu) => ipiCpus + cpu * ipiCpuWords,
     ipiCpuWords,
+    reqSeq: (initiator, target) => ipiCpus + target * ipiCpuWords + CPU_REQ_SEQ + initiator,
+    reqAck: (initiator, target) => ipiCpus + target * ipiCpuWords + CPU_REQ_SEQ + cpus + initiator,
+    ackCycles: (cpu) => ipiCpus + cpu * ipiCpuWords + ackCyclesAt,
     cpumask: (space) => masks + space * 2,
     tableGeneration,
     traceRing: (cpu) => rings + cpu * traceRingWords,

@@ -25,7 +25,6 @@ import {
 } from './ipi.ts';
 import {
   type ControlLayout,
-  CPU_ACK_CYCLES,
   CPU_STATUS,
   CPU_WAKE,
   CR3_PCID,
@@ -34,13 +33,11 @@ import {
   layoutOf,
   MAX_REQUEST_PAGES,
   type SharedControlBlock,
-  SLOT_ACK,
   SLOT_COUNT,
   SLOT_FLAGS,
   SLOT_KIND,
   SLOT_PAGES,
   SLOT_PCID,
-  SLOT_SEQ,
 } from './layout.ts';
 
 /** What a protocol does at each decision point. */
@@ -61,6 +58,11 @@ export const PROTOCOL_RULES: Readonly<Record<string, ProtocolRules>> = {
   lazy: { onFlush: 'lazy', targets: 'cpumask', broadcast: false },
   broadcast: { onFlush: 'ipi', targets: 'all', broadcast: true },
 };
+
+/** Stores `value` at `words[index]` unless it is there already (plain: the SEQ store publishes it). */
+function setIfChanged(words: Int32Array, index: number, value: number): void {
+  if (words[index] !== value) words[index] = value;
+}
 
 /** The pages of a full-flush request (shared, never written). */
 const NO_PAGES: readonly number[] = Object.freeze([]);
@@ -408,13 +410,15 @@ export class Shootdown implements ShootdownPort {
     const words = this.words;
     for (let from = 0; from < this.layout.cpus; from++) {
       if (from === cpu.id) continue;
-      const base = this.layout.slot(from, cpu.id);
+      // SEQ and ACK are in this CPU's own IPI words, next to its WAKE: the line it just loaded.
       // Pairs with the initiator's Atomics.store of SEQ after it wrote the fields.
-      const seq = Atomics.load(words, base + SLOT_SEQ);
+      const seq = Atomics.load(words, this.layout.reqSeq(from, cpu.id));
+      const ack = this.layout.reqAck(from, cpu.id);
       // A plain read: while this CPU runs it is ACK's only writer. Once it has left, an initiator
       // may acknowledge for it (post); a stale read then costs one needless invalidation, and
       // `acknowledge`'s compare-exchange still counts the ack once.
-      if (seq === words[base + SLOT_ACK]) continue;
+      if (seq === words[ack]) continue;
+      const base = this.layout.slot(from, cpu.id);
       const flags = words[base + SLOT_FLAGS]!;
       if ((flags & REQUEST_LAZY) !== 0 && !epoch) continue;
       const kind = words[base + SLOT_KIND]! as RequestKind;
@@ -442,8 +446,8 @@ export class Shootdown implements ShootdownPort {
       // a host inspects it only between steps), so no access, and no check, can tell. The
       // initiator's wait then does not include the TLB work.
       cpu.chargeRemoteInvalidate(kind, pages.length, delivery);
-      if (leaving) this.acknowledge(from, cpu.id, base, seq, cpu.cycles);
-      else this.acknowledgeRunning(from, cpu.id, base, seq, cpu.cycles, delivery === 'lazy');
+      if (leaving) this.acknowledge(from, cpu.id, ack, seq, cpu.cycles);
+      else this.acknowledgeRunning(from, cpu.id, ack, seq, cpu.cycles, delivery === 'lazy');
       cpu.evictRemote(from, kind, pcid, pages, delivery);
     }
   }
@@ -461,16 +465,16 @@ export class Shootdown implements ShootdownPort {
   private acknowledgeRunning(
     initiator: number,
     target: number,
-    base: number,
+    ack: number,
     seq: number,
     cycles: number,
     lazy: boolean,
   ): void {
     const words = this.words;
-    if (lazy) words[base + SLOT_ACK] = seq;
+    if (lazy) words[ack] = seq;
     this.ackCycles[this.ackCyclesIndex(initiator, target)] = cycles;
     this.wakeUp(initiator, WAKE_ACK);
-    if (!lazy) words[base + SLOT_ACK] = seq;
+    if (!lazy) words[ack] = seq;
   }
 
   /**
@@ -482,13 +486,13 @@ export class Shootdown implements ShootdownPort {
   private acknowledge(
     initiator: number,
     target: number,
-    base: number,
+    ack: number,
     seq: number,
     cycles: number,
   ): boolean {
     const words = this.words;
     const before = (seq - 1) | 0;
-    if (Atomics.compareExchange(words, base + SLOT_ACK, before, seq) !== before) return false;
+    if (Atomics.compareExchange(words, ack, before, seq) !== before) return false;
     // Next to the initiator's WAKE and right before its add (ipi.ts): the initiator reads it once
     // it sees the ack (the add below publishes this plain store).
     if (cycles >= 0) this.ackCycles[this.ackCyclesIndex(initiator, target)] = cycles;
@@ -585,22 +589,28 @@ export class Shootdown implements ShootdownPort {
     const words = this.words;
     const base = this.layout.slot(cpu.id, target);
     const full = request.kind === RequestKind.Full || request.pages.length > MAX_REQUEST_PAGES;
-    words[base + SLOT_KIND] = full ? RequestKind.Full : RequestKind.Pages;
-    words[base + SLOT_PCID] = request.pcid;
-    words[base + SLOT_FLAGS] = flags;
-    words[base + SLOT_COUNT] = full ? 0 : request.pages.length;
+    // Each field only if it changed: the target keeps the slot's line shared as long as nobody
+    // writes it, so a request like the last (a page flushed again) costs it no miss. Linux skips
+    // such writes to shared TLB state too (commit "x86/mm/tlb: Do not make is_lazy dirty for no
+    // reason", 2021: switch_mm_irqs_off writes is_lazy only when it changes).
+    setIfChanged(words, base + SLOT_KIND, full ? RequestKind.Full : RequestKind.Pages);
+    setIfChanged(words, base + SLOT_PCID, request.pcid);
+    setIfChanged(words, base + SLOT_FLAGS, flags);
+    setIfChanged(words, base + SLOT_COUNT, full ? 0 : request.pages.length);
     if (!full) {
       const pages = request.pages;
       for (let i = 0; i < pages.length; i++) {
         const p = pages[i]!;
-        words[base + SLOT_PAGES + 2 * i] = (p % 4294967296) | 0;
-        words[base + SLOT_PAGES + 2 * i + 1] = Math.floor(p / 4294967296);
+        setIfChanged(words, base + SLOT_PAGES + 2 * i, (p % 4294967296) | 0);
+        setIfChanged(words, base + SLOT_PAGES + 2 * i + 1, Math.floor(p / 4294967296));
       }
     }
-    // A plain read: only this CPU writes its slots' SEQ (about 5 ns less than an Atomics.load).
-    const seq = (words[base + SLOT_SEQ]! + 1) | 0;
-    // Publishes the fields above: the target loads SEQ with Atomics before reading them.
-    Atomics.store(words, base + SLOT_SEQ, seq);
+    const seqAt = this.layout.reqSeq(cpu.id, target);
+    // A plain read: only this CPU writes its requests' SEQ (about 5 ns less than an Atomics.load).
+    const seq = (words[seqAt]! + 1) | 0;
+    // Publishes the fields above: the target loads SEQ with Atomics before reading them. SEQ is
+    // in the target's WAKE line, so this store and the WAKE add below take one line transfer.
+    Atomics.store(words, seqAt, seq);
     const status = this.wakeUp(target, WAKE_POST);
     // The bookkeeping after the wake-up: the target is on its way meanwhile.
     l.posted++;
@@ -618,7 +628,10 @@ export class Shootdown implements ShootdownPort {
     // race on worker threads): it will never service the slot, so acknowledge for it. Its
     // `leave` sets STATUS_LEFT before its last service, this CPU stored SEQ before loading STATUS
     // (in wakeUp), so (all seq-cst) at least one of the two sees the other's write.
-    if ((status & STATUS_LEFT) !== 0 && this.acknowledge(cpu.id, target, base, seq, -1))
+    if (
+      (status & STATUS_LEFT) !== 0 &&
+      this.acknowledge(cpu.id, target, this.layout.reqAck(cpu.id, target), seq, -1)
+    )
       l.roundSelfAcks++;
     // One IPI per target; a broadcast's one INVLPGB is charged per round (sendRound).
     if (!this.rules.broadcast) cpu.cycles += cpu.costs.ipiSend;
@@ -641,7 +654,7 @@ export class Shootdown implements ShootdownPort {
   requestsTo(cpu: number): number {
     let n = 0;
     for (let from = 0; from < this.layout.cpus; from++)
-      if (from !== cpu) n += Atomics.load(this.words, this.layout.slot(from, cpu) + SLOT_SEQ);
+      if (from !== cpu) n += Atomics.load(this.words, this.layout.reqSeq(from, cpu));
     return n;
   }
 
@@ -649,7 +662,7 @@ export class Shootdown implements ShootdownPort {
   acksTo(cpu: number): number {
     let n = 0;
     for (let target = 0; target < this.layout.cpus; target++)
-      if (target !== cpu) n += Atomics.load(this.words, this.layout.slot(cpu, target) + SLOT_ACK);
+      if (target !== cpu) n += Atomics.load(this.words, this.layout.reqAck(cpu, target));
     return n;
   }
 
@@ -664,7 +677,7 @@ export class Shootdown implements ShootdownPort {
 
   /** Index into `ackCycles` of `target`'s last ack time of `initiator`'s slot. */
   private ackCyclesIndex(initiator: number, target: number): number {
-    return (initiator * this.layout.ipiCpuWords + CPU_ACK_CYCLES) / 2 + target;
+    return (this.layout.ackCycles(initiator) - this.layout.ipiCpu(0)) / 2 + target;
   }
 
   waiting(cpu: Cpu, wake: number): boolean {
@@ -676,9 +689,7 @@ export class Shootdown implements ShootdownPort {
     const out: number[] = [];
     const l = this.state(cpu);
     for (const target of Shootdown.cpusOf(l.roundLo, l.roundHi)) {
-      const base = this.layout.slot(cpu.id, target);
-      if (Atomics.load(this.words, base + SLOT_SEQ) !== Atomics.load(this.words, base + SLOT_ACK))
-        out.push(target);
+      if (this.slotBusy(cpu.id, target)) out.push(target);
     }
     return out;
   }
@@ -761,9 +772,7 @@ export class Shootdown implements ShootdownPort {
   /** Posts queued lazy requests whose slots are free, and performs held frees once coherent. */
   private progressLazy(cpu: Cpu, l: Local): void {
     for (const [target, request] of l.lazyQueue) {
-      const base = this.layout.slot(cpu.id, target);
-      if (Atomics.load(this.words, base + SLOT_SEQ) !== Atomics.load(this.words, base + SLOT_ACK))
-        continue;
+      if (this.slotBusy(cpu.id, target)) continue;
       l.lazyQueue.delete(target);
       this.post(cpu, l, target, request, REQUEST_LAZY);
     }
@@ -773,6 +782,15 @@ export class Shootdown implements ShootdownPort {
       l.heldFrees = [];
       for (const f of frames) cpu.freeFrameNow(f);
     }
+  }
+
+  /** True while `initiator`'s last request to `target` is not acknowledged (its slot is in use). */
+  private slotBusy(initiator: number, target: number): boolean {
+    const w = this.words;
+    const l = this.layout;
+    return (
+      Atomics.load(w, l.reqSeq(initiator, target)) !== Atomics.load(w, l.reqAck(initiator, target))
+    );
   }
 
   private lazyOutstanding(l: Local): boolean {

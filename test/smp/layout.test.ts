@@ -12,7 +12,6 @@ import { runDeterministic } from '../../src/smp/hosts/deterministic.ts';
 import { runOnWorkers } from '../../src/smp/hosts/worker.ts';
 import {
   ControlLayoutError,
-  CPU_ACK_CYCLES,
   CPU_STATUS,
   CPU_WAKE,
   CR3_PCID,
@@ -96,7 +95,19 @@ describe('controlLayout', () => {
         expect(controlWord(c, 0) % LINE_WORDS).toBe(0);
         expect(l.traceRing(c) % LINE_WORDS).toBe(0);
         // Float64 ack times: the first is at an even word of an even-aligned CPU block.
-        expect((l.ipiCpu(c) + CPU_ACK_CYCLES) % 2).toBe(0);
+        expect(l.ackCycles(c) % 2).toBe(0);
+        // Its requests' SEQ and ACK words and its ack times are inside its own IPI words, and
+        // for up to 6 CPUs every initiator's SEQ is on the WAKE word's line.
+        const start = l.ipiCpu(c);
+        expect(start % LINE_WORDS).toBe(0);
+        for (let i = 0; i < cpus; i++) {
+          for (const w of [l.reqSeq(i, c), l.reqAck(i, c)]) {
+            expect(w).toBeGreaterThan(start + CPU_STATUS);
+            expect(w).toBeLessThan(l.ackCycles(c));
+          }
+          if (cpus <= 6) expect(l.reqSeq(i, c) - start).toBeLessThan(LINE_WORDS);
+        }
+        expect(l.ackCycles(c) + 2 * cpus).toBeLessThanOrEqual(start + l.ipiCpuWords);
       }
     }
   });
