@@ -1154,7 +1154,7 @@ async function main(): Promise<void> {
             ? 'none: the two threads shared a core in this run (see the run medians in Table 1)'
             : measured < critical
               ? 'none: the parts above overlap on two cores, or were slowed in this run (see their sync - none)'
-              : `about ${((2 * (measured - critical)) / (spinRtt * 1000)).toFixed(1)} handoffs of half a spin round trip: the slot's line, which the target reads only once it saw its WAKE word (a second, dependent miss), and its ACK`,
+              : `about ${((2 * (measured - critical)) / (spinRtt * 1000)).toFixed(1)} handoffs of half a spin round trip: lines the round trip moves besides the two the spin floor moves`,
         ],
         ...prims.map((p) => [p.name, p.ns.toFixed(1), 'ns per call']),
       ],
