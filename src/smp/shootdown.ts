@@ -159,6 +159,14 @@ export class Shootdown implements ShootdownPort {
    * runtime call that measured slower than the allocation it saves.
    */
   private readonly onePage: number[] = [0];
+  /**
+   * The hot paths' word indices, computed once: each CPU's WAKE word, and per (initiator, target)
+   * pair (`initiator * cpus + target`) its slot, SEQ and ACK words.
+   */
+  private readonly wakeAt: Int32Array;
+  private readonly slotAt: Int32Array;
+  private readonly seqAt: Int32Array;
+  private readonly ackAt: Int32Array;
   /** Targets `targetMask` found (CPUs 0-31 and 32-63): scratch, so that no round allocates. */
   private maskLo = 0;
   private maskHi = 0;
@@ -186,6 +194,14 @@ export class Shootdown implements ShootdownPort {
       (block.cpus * this.layout.ipiCpuWords) / 2,
     );
     this.spaceIndex = new Map(sharedState.spaces.map((s, i) => [s, i]));
+    const cpus = block.cpus;
+    const l = this.layout;
+    this.wakeAt = Int32Array.from({ length: cpus }, (_, c) => l.ipiCpu(c) + CPU_WAKE);
+    const pairs = (at: (i: number, t: number) => number) =>
+      Int32Array.from({ length: cpus * cpus }, (_, k) => at(Math.floor(k / cpus), k % cpus));
+    this.slotAt = pairs(l.slot);
+    this.seqAt = pairs(l.reqSeq);
+    this.ackAt = pairs(l.reqAck);
     this.tableGeneration = new Int32Array(block.buffer, this.layout.tableGeneration * 4, 1);
   }
 
@@ -280,7 +296,7 @@ export class Shootdown implements ShootdownPort {
    */
   private wakeUp(cpu: number, unit: number): number {
     const words = this.words;
-    const w = this.cpuWord(cpu, CPU_WAKE);
+    const w = this.wakeAt[cpu]!;
     // One write to the CPU's line per handoff (ipi.ts): the count and the wake-up in one add.
     Atomics.add(words, w, unit);
     const status = Atomics.load(words, w - CPU_WAKE + CPU_STATUS);
@@ -412,13 +428,14 @@ export class Shootdown implements ShootdownPort {
       if (from === cpu.id) continue;
       // SEQ and ACK are in this CPU's own IPI words, next to its WAKE: the line it just loaded.
       // Pairs with the initiator's Atomics.store of SEQ after it wrote the fields.
-      const seq = Atomics.load(words, this.layout.reqSeq(from, cpu.id));
-      const ack = this.layout.reqAck(from, cpu.id);
+      const pair = from * this.layout.cpus + cpu.id;
+      const seq = Atomics.load(words, this.seqAt[pair]!);
+      const ack = this.ackAt[pair]!;
       // A plain read: while this CPU runs it is ACK's only writer. Once it has left, an initiator
       // may acknowledge for it (post); a stale read then costs one needless invalidation, and
       // `acknowledge`'s compare-exchange still counts the ack once.
       if (seq === words[ack]) continue;
-      const base = this.layout.slot(from, cpu.id);
+      const base = this.slotAt[pair]!;
       const flags = words[base + SLOT_FLAGS]!;
       if ((flags & REQUEST_LAZY) !== 0 && !epoch) continue;
       const kind = words[base + SLOT_KIND]! as RequestKind;
@@ -587,7 +604,8 @@ export class Shootdown implements ShootdownPort {
   /** Writes a request into the (initiator, target) slot and publishes it. The slot must be free. */
   private post(cpu: Cpu, l: Local, target: number, request: Request, flags: number): void {
     const words = this.words;
-    const base = this.layout.slot(cpu.id, target);
+    const pair = cpu.id * this.layout.cpus + target;
+    const base = this.slotAt[pair]!;
     const full = request.kind === RequestKind.Full || request.pages.length > MAX_REQUEST_PAGES;
     // Each field only if it changed: the target keeps the slot's line shared as long as nobody
     // writes it, so a request like the last (a page flushed again) costs it no miss. Linux skips
@@ -605,7 +623,7 @@ export class Shootdown implements ShootdownPort {
         setIfChanged(words, base + SLOT_PAGES + 2 * i + 1, Math.floor(p / 4294967296));
       }
     }
-    const seqAt = this.layout.reqSeq(cpu.id, target);
+    const seqAt = this.seqAt[pair]!;
     // A plain read: only this CPU writes its requests' SEQ (about 5 ns less than an Atomics.load).
     const seq = (words[seqAt]! + 1) | 0;
     // Publishes the fields above: the target loads SEQ with Atomics before reading them. SEQ is
@@ -630,7 +648,7 @@ export class Shootdown implements ShootdownPort {
     // (in wakeUp), so (all seq-cst) at least one of the two sees the other's write.
     if (
       (status & STATUS_LEFT) !== 0 &&
-      this.acknowledge(cpu.id, target, this.layout.reqAck(cpu.id, target), seq, -1)
+      this.acknowledge(cpu.id, target, this.ackAt[pair]!, seq, -1)
     )
       l.roundSelfAcks++;
     // One IPI per target; a broadcast's one INVLPGB is charged per round (sendRound).
