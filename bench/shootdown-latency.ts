@@ -1133,7 +1133,7 @@ async function main(): Promise<void> {
         partRow(
           "target's interrupt point: service it",
           'service',
-          'Shootdown.poll/service, remoteInvalidate, ack',
+          'Shootdown.poll/service, the charge, the ack, evictRemote',
         ),
         partRow("initiator's resuming step", 'resume', 'poll, waiting, complete'),
         ['spin round trip (the two cache-line handoffs)', (spinRtt * 1000).toFixed(0), 'Table 1'],

@@ -769,25 +769,12 @@ export class Cpu {
   // ---- the shootdown port's view of this CPU ---------------------------------------------------
 
   /**
-   * Applies an invalidation request from `initiator` (called by the shootdown port while this CPU
-   * services its mailbox): `invlpg` each page for `pcid`, or drop every non-global entry of it.
-   * `delivery`: by IPI (interrupt entry and exit charged), by hardware broadcast (INVLPGB: no
-   * interrupt), or lazily at an epoch boundary (LATR: the CPU applies it on its own, no interrupt).
-   * The two halves, `chargeRemoteInvalidate` and `evictRemote`, may be called apart within one
-   * step (the port acknowledges in between).
+   * What applying an invalidation request from an initiator costs (called by the shootdown port
+   * while this CPU services its mailbox, before it acknowledges: the ack carries the time). The
+   * request's TLB side follows in `evictRemote`, within the same step. `delivery`: by IPI
+   * (interrupt entry and exit charged), by hardware broadcast (INVLPGB: no interrupt), or lazily
+   * at an epoch boundary (LATR: the CPU applies it on its own, no interrupt).
    */
-  remoteInvalidate(
-    initiator: number,
-    kind: 1 | 2,
-    pcid: number,
-    pages: readonly number[],
-    delivery: 'ipi' | 'broadcast' | 'lazy',
-  ): void {
-    this.chargeRemoteInvalidate(kind, pages.length, delivery);
-    this.evictRemote(initiator, kind, pcid, pages, delivery);
-  }
-
-  /** The modeled cycles of applying a request of `kind` listing `count` pages (`remoteInvalidate`). */
   chargeRemoteInvalidate(kind: 1 | 2, count: number, delivery: 'ipi' | 'broadcast' | 'lazy'): void {
     // Each listed page: its invlpg and the handler's per-page step (cost-model.ts `flushPage`); a
     // full flush: a CR3 write.
@@ -798,7 +785,10 @@ export class Cpu {
     if (delivery === 'ipi') this.cycles += this.costs.ipiReceive;
   }
 
-  /** The TLB side of `remoteInvalidate`: the evictions and the IpiReceive record, no cycles. */
+  /**
+   * The TLB side of a request from `initiator`: `invlpg` each page for `pcid`, or drop every
+   * non-global entry of it, and the IpiReceive record; no cycles (`chargeRemoteInvalidate`).
+   */
   evictRemote(
     initiator: number,
     kind: 1 | 2,

@@ -64,6 +64,15 @@ function setIfChanged(words: Int32Array, index: number, value: number): void {
   if (words[index] !== value) words[index] = value;
 }
 
+/**
+ * True while the ack count in a WAKE value (bits 0-7, modulo 256) is below `expected`: the
+ * difference as a signed 8-bit number (`<< 24` drops the other counters), exact because the two
+ * never differ by 128 or more (`Shootdown.acksMissing`).
+ */
+function acksShort(wake: number, expected: number): boolean {
+  return (expected - wake) << 24 > 0;
+}
+
 /** The pages of a full-flush request (shared, never written). */
 const NO_PAGES: readonly number[] = Object.freeze([]);
 
@@ -154,7 +163,7 @@ export class Shootdown implements ShootdownPort {
   private readonly local: (Local | undefined)[] = [];
   private readonly lazy: boolean;
   /**
-   * `service`'s copy of a one-page request's page, reused (remoteInvalidate does not keep it);
+   * `service`'s copy of a one-page request's page, reused (evictRemote does not keep it);
    * longer lists get an array of their own. Never resized: setting an array's length is a
    * runtime call that measured slower than the allocation it saves.
    */
@@ -226,7 +235,7 @@ export class Shootdown implements ShootdownPort {
 
   /** The index into `wake` (the whole control block) of a CPU's wake word. */
   wakeIndex(cpu: number): number {
-    return this.layout.ipiCpu(cpu) + CPU_WAKE;
+    return this.wakeAt[cpu]!;
   }
 
   /**
@@ -252,7 +261,7 @@ export class Shootdown implements ShootdownPort {
     if (l === undefined) {
       l = {
         serviced: 0,
-        wakeWord: this.cpuWord(cpu.id, CPU_WAKE),
+        wakeWord: this.wakeAt[cpu.id]!,
         expectAcks: 0,
         posted: 0,
         roundLo: 0,
@@ -662,7 +671,7 @@ export class Shootdown implements ShootdownPort {
    * difference, taken as a signed 8-bit number (`<< 24` drops the other counters), is exact.
    */
   private acksMissing(l: Local, expected: number): boolean {
-    return (expected - Atomics.load(this.words, l.wakeWord)) << 24 > 0;
+    return acksShort(Atomics.load(this.words, l.wakeWord), expected);
   }
 
   /**
@@ -700,7 +709,7 @@ export class Shootdown implements ShootdownPort {
 
   waiting(cpu: Cpu, wake: number): boolean {
     const l = this.state(cpu);
-    return (l.expectAcks - wake) << 24 > 0;
+    return acksShort(wake, l.expectAcks);
   }
 
   unacknowledged(cpu: Cpu): number[] {

@@ -586,14 +586,15 @@ describe('wake-ups (Shootdown.wakeUp)', () => {
   });
 });
 
-describe('what applying a request costs the target (Cpu.remoteInvalidate)', () => {
+describe('what applying a request costs the target (Cpu.chargeRemoteInvalidate, evictRemote)', () => {
   it('interrupt entry and exit for an IPI only: not for INVLPGB, not for a lazy request', () => {
     const machine = Machine.fromScenario(unmapWhileCached(), { protocol: 'lazy' });
     const cpu = machine.cpus[1]!;
     const c = cpu.costs;
     const cost = (delivery: 'ipi' | 'broadcast' | 'lazy') => {
       const before = cpu.cycles;
-      cpu.remoteInvalidate(0, 1, 0, [PAGE], delivery);
+      cpu.chargeRemoteInvalidate(1, 1, delivery);
+      cpu.evictRemote(0, 1, 0, [PAGE], delivery);
       return cpu.cycles - before;
     };
     expect(cost('ipi')).toBe(c.invlpg + c.flushPage + c.ipiReceive);
