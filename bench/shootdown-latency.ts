@@ -1169,38 +1169,25 @@ async function main(): Promise<void> {
       const sweepRuns = Math.min(RUNS, 3);
       // The initiator waits for acks: its spin is ackSpinIterations (a target waiting at the
       // end barrier spins spinIterations, which these rows do not reach).
-      for (const ackSpinIterations of [0, 200, 2000, 50_000]) {
-        sweep.push(
-          await replicaRow(
-            pool,
-            `busy, 1 target, ackSpinIterations ${ackSpinIterations}`,
-            busyShape,
-            { ...DEFAULT_OPTIONS, ackSpinIterations },
-            sweepRuns,
-          ),
-        );
-      }
-      for (const ackSpinIterations of [0, 2000, 5000, 50_000]) {
-        sweep.push(
-          await replicaRow(
-            pool,
-            `idle, 1 target, ackSpinIterations ${ackSpinIterations}`,
-            idleShape(1),
-            { ...DEFAULT_OPTIONS, ackSpinIterations },
-            sweepRuns,
-          ),
-        );
-      }
-      for (const waitSliceMs of [1, 1000]) {
-        sweep.push(
-          await replicaRow(
-            pool,
-            `idle, 8 targets, waitSliceMs ${waitSliceMs}`,
-            idleShape(8),
-            { ...DEFAULT_OPTIONS, waitSliceMs },
-            sweepRuns,
-          ),
-        );
+      const variant = (name: string, shape: Shape, option: Partial<HostOptions>) => ({
+        name,
+        shape,
+        option,
+      });
+      const variants = [
+        ...[0, 200, 2000, 50_000].map((n) =>
+          variant(`busy, 1 target, ackSpinIterations ${n}`, busyShape, { ackSpinIterations: n }),
+        ),
+        ...[0, 2000, 5000, 50_000].map((n) =>
+          variant(`idle, 1 target, ackSpinIterations ${n}`, idleShape(1), { ackSpinIterations: n }),
+        ),
+        ...[1, 1000].map((ms) =>
+          variant(`idle, 8 targets, waitSliceMs ${ms}`, idleShape(8), { waitSliceMs: ms }),
+        ),
+      ];
+      for (const v of variants) {
+        const options = { ...DEFAULT_OPTIONS, ...v.option };
+        sweep.push(await replicaRow(pool, v.name, v.shape, options, sweepRuns));
       }
       progress('sweep');
       printTable(

@@ -681,7 +681,7 @@ export class Shootdown implements ShootdownPort {
   requestsTo(cpu: number): number {
     let n = 0;
     for (let from = 0; from < this.layout.cpus; from++)
-      if (from !== cpu) n += Atomics.load(this.words, this.layout.reqSeq(from, cpu));
+      if (from !== cpu) n += Atomics.load(this.words, this.seqAt[from * this.layout.cpus + cpu]!);
     return n;
   }
 
@@ -689,7 +689,8 @@ export class Shootdown implements ShootdownPort {
   acksTo(cpu: number): number {
     let n = 0;
     for (let target = 0; target < this.layout.cpus; target++)
-      if (target !== cpu) n += Atomics.load(this.words, this.layout.reqAck(cpu, target));
+      if (target !== cpu)
+        n += Atomics.load(this.words, this.ackAt[cpu * this.layout.cpus + target]!);
     return n;
   }
 
@@ -798,11 +799,8 @@ export class Shootdown implements ShootdownPort {
 
   /** Posts queued lazy requests whose slots are free, and performs held frees once coherent. */
   private progressLazy(cpu: Cpu, l: Local): void {
-    for (const [target, request] of l.lazyQueue) {
-      if (this.slotBusy(cpu.id, target)) continue;
-      l.lazyQueue.delete(target);
-      this.post(cpu, l, target, request, REQUEST_LAZY);
-    }
+    // Called at every instruction boundary under lazy: an empty queue allocates no iterator.
+    if (l.lazyQueue.size > 0) this.postQueued(cpu, l);
     if (l.coherent < l.flushes && !this.lazyOutstanding(l)) this.markCoherent(cpu, l, l.flushes);
     if (l.heldFrees.length > 0 && !this.lazyOutstanding(l)) {
       const frames = l.heldFrees;
@@ -811,12 +809,20 @@ export class Shootdown implements ShootdownPort {
     }
   }
 
+  /** Posts the queued lazy requests whose slots are free. */
+  private postQueued(cpu: Cpu, l: Local): void {
+    for (const [target, request] of l.lazyQueue) {
+      if (this.slotBusy(cpu.id, target)) continue;
+      l.lazyQueue.delete(target);
+      this.post(cpu, l, target, request, REQUEST_LAZY);
+    }
+  }
+
   /** True while `initiator`'s last request to `target` is not acknowledged (its slot is in use). */
   private slotBusy(initiator: number, target: number): boolean {
-    const w = this.words;
-    const l = this.layout;
+    const pair = initiator * this.layout.cpus + target;
     return (
-      Atomics.load(w, l.reqSeq(initiator, target)) !== Atomics.load(w, l.reqAck(initiator, target))
+      Atomics.load(this.words, this.seqAt[pair]!) !== Atomics.load(this.words, this.ackAt[pair]!)
     );
   }
 

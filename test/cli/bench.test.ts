@@ -20,6 +20,8 @@ async function cli(...argv: string[]): Promise<{ status: number; out: string; er
 
 const dir = mkdtempSync(join(tmpdir(), 'smpsim-bench-cli-'));
 const tiny = ['--cpus', '2', '--pages', '1,34', '--repeats', '1', '--no-progress'];
+/** The tiny sweep of `sync-ipi` alone on the deterministic host. */
+const tinySyncIpi = [...tiny, '--host', 'deterministic', '--protocols', 'sync-ipi'];
 
 describe('smpsim bench shootdown', () => {
   it('runs a tiny sweep on the deterministic host and writes its files', async () => {
@@ -92,11 +94,7 @@ describe('smpsim bench shootdown', () => {
     const r = await cli(
       'bench',
       'shootdown',
-      ...tiny,
-      '--host',
-      'deterministic',
-      '--protocols',
-      'sync-ipi',
+      ...tinySyncIpi,
       '--out',
       join(dir, 'ok'),
       '--html',
@@ -147,11 +145,7 @@ describe('smpsim bench shootdown', () => {
     const r = await cli(
       'bench',
       'shootdown',
-      ...tiny,
-      '--host',
-      'deterministic',
-      '--protocols',
-      'sync-ipi',
+      ...tinySyncIpi,
       '--costs',
       costs,
       '--cost',
