@@ -432,7 +432,7 @@ export class Cpu {
       this.blockedExpected = 0;
     } else {
       this.blockedWords = port.wake;
-      this.blockedIndex = port.wakeIndex(this.id);
+      this.blockedIndex = this.wakeIndex;
       this.blockedExpected = wake;
     }
     return StepResult.Blocked;

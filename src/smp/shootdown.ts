@@ -176,6 +176,8 @@ export class Shootdown implements ShootdownPort {
   private readonly slotAt: Int32Array;
   private readonly seqAt: Int32Array;
   private readonly ackAt: Int32Array;
+  /** Per initiator: the index in `ackCycles` of its first target's ack time. */
+  private readonly ackCyclesRow: Int32Array;
   /** Targets `targetMask` found (CPUs 0-31 and 32-63): scratch, so that no round allocates. */
   private maskLo = 0;
   private maskHi = 0;
@@ -211,6 +213,10 @@ export class Shootdown implements ShootdownPort {
     this.slotAt = pairs(l.slot);
     this.seqAt = pairs(l.reqSeq);
     this.ackAt = pairs(l.reqAck);
+    this.ackCyclesRow = Int32Array.from(
+      { length: cpus },
+      (_, c) => (l.ackCycles(c) - l.ipiCpu(0)) / 2,
+    );
     this.tableGeneration = new Int32Array(block.buffer, this.layout.tableGeneration * 4, 1);
   }
 
@@ -416,12 +422,11 @@ export class Shootdown implements ShootdownPort {
     // most two per slot arrive between two polls); acks and barrier openings leave it alone (but
     // for a carry from the ack count now and then: a scan that finds nothing). `wake` is the
     // step's own load of WAKE (Cpu.step): a later post is found by the next poll.
-    const pending = wake;
     // A CPU waiting at its halt has reached that epoch boundary: it applies lazy requests as
     // they come, or two halting lazy initiators would each wait for the other's epoch forever.
     if (l.halting) epoch = true;
-    if (((pending ^ l.serviced) & WAKE_POSTS) !== 0 || epoch) {
-      l.serviced = pending;
+    if (((wake ^ l.serviced) & WAKE_POSTS) !== 0 || epoch) {
+      l.serviced = wake;
       this.service(cpu, epoch);
     }
     if (this.lazy) this.progressLazy(cpu, l);
@@ -705,7 +710,7 @@ export class Shootdown implements ShootdownPort {
 
   /** Index into `ackCycles` of `target`'s last ack time of `initiator`'s slot. */
   private ackCyclesIndex(initiator: number, target: number): number {
-    return (this.layout.ackCycles(initiator) - this.layout.ipiCpu(0)) / 2 + target;
+    return this.ackCyclesRow[initiator]! + target;
   }
 
   waiting(cpu: Cpu, wake: number): boolean {
