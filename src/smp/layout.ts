@@ -224,6 +224,15 @@ export function createControlBlock(layout: ControlLayout): SharedControlBlock {
   };
 }
 
+/** CPU `cpu`'s trace ring over the control block `block` of layout `layout`. */
+export function traceRingOf(
+  block: SharedControlBlock,
+  layout: ControlLayout,
+  cpu: number,
+): TraceRing {
+  return TraceRing.over(block.buffer, layout.traceRing(cpu) * 4, layout.traceCapacity);
+}
+
 /** The layout of a shared control block (recomputed on each thread: it is a pure function). */
 export function layoutOf(block: SharedControlBlock): ControlLayout {
   const layout = controlLayout(block.cpus, block.spaces, block.traceCapacity);

@@ -11,8 +11,13 @@ import type { PhysicalMemory } from '../memory/physical-memory.ts';
 import { scenarioToJson, validateScenario } from '../scenarios/load.ts';
 import type { Instruction, InstructionJson, Scenario } from '../scenarios/scenario.ts';
 import { type ScenarioSetup, setupScenario } from '../scenarios/setup.ts';
-import { TraceRing } from '../trace/ring.ts';
-import { controlLayout, createControlBlock, type SharedControlBlock } from './layout.ts';
+import type { TraceRing } from '../trace/ring.ts';
+import {
+  controlLayout,
+  createControlBlock,
+  type SharedControlBlock,
+  traceRingOf,
+} from './layout.ts';
 import { Shootdown } from './shootdown.ts';
 
 /** Options of `Machine.fromScenario`. */
@@ -76,9 +81,7 @@ export class Machine {
       options.traceCapacity ?? 4096,
     );
     const control = createControlBlock(layout);
-    const traces = scenario.cpus.map((_, id) =>
-      TraceRing.over(control.buffer, layout.traceRing(id) * 4, layout.traceCapacity),
-    );
+    const traces = scenario.cpus.map((_, id) => traceRingOf(control, layout, id));
     const shootdown = Shootdown.create(
       options.protocol ?? m.protocol,
       control,
@@ -125,6 +128,13 @@ export function barrierNames(program: readonly Instruction[]): (string | undefin
   return program.map((ins) => (ins.op === 'barrier' ? ins.name : undefined));
 }
 
+/** @throws RangeError unless `cpu` is one of a machine's `cpus` CPUs (the control plane's rule). */
+export function checkCpuIndex(cpu: number, cpus: number): void {
+  if (!Number.isInteger(cpu) || cpu < 0 || cpu >= cpus) {
+    throw new RangeError(`cpu ${cpu} does not exist: the machine has ${cpus} CPUs`);
+  }
+}
+
 /**
  * `scenario` with CPU `cpu`'s program replaced by `program` (the file's form), validated as a
  * scenario file is.
@@ -136,9 +146,7 @@ export function replaceProgram(
   cpu: number,
   program: readonly InstructionJson[],
 ): Scenario {
-  if (!Number.isInteger(cpu) || cpu < 0 || cpu >= scenario.cpus.length) {
-    throw new RangeError(`cpu ${cpu} does not exist: the machine has ${scenario.cpus.length} CPUs`);
-  }
+  checkCpuIndex(cpu, scenario.cpus.length);
   const json = scenarioToJson(scenario);
   const cpus = json.cpus.map((c, i) => (i === cpu ? { ...c, program: [...program] } : c));
   return validateScenario({ ...json, cpus });

@@ -19,8 +19,8 @@ import { PhysFrame } from '../paging/frame.ts';
 import { Size4KiB } from '../paging/page-size.ts';
 import { loadScenario, scenarioToJson } from '../scenarios/load.ts';
 import type { Scenario } from '../scenarios/scenario.ts';
-import { TraceRing } from '../trace/ring.ts';
-import { layoutOf, type SharedControlBlock } from './layout.ts';
+import type { TraceRing } from '../trace/ring.ts';
+import { layoutOf, type SharedControlBlock, traceRingOf } from './layout.ts';
 import type { Machine } from './machine.ts';
 import { type SharedShootdown, Shootdown } from './shootdown.ts';
 
@@ -224,7 +224,5 @@ export function rebuildCpu(shared: SharedMachine, id: number): RebuiltCpu {
 
 /** CPU `id`'s trace ring in the shared control block. */
 function ringOf(shared: SharedMachine, id: number): TraceRing {
-  const control = shared.control;
-  const layout = layoutOf(control);
-  return TraceRing.over(control.buffer, layout.traceRing(id) * 4, layout.traceCapacity);
+  return traceRingOf(shared.control, layoutOf(shared.control), id);
 }

@@ -41,7 +41,7 @@ import {
   WAIT_INDEX,
   WAIT_PC,
 } from '../layout.ts';
-import type { Machine } from '../machine.ts';
+import { checkCpuIndex, type Machine } from '../machine.ts';
 import { type SharedMachine, shareMachine } from '../share.ts';
 import type { Deadlock } from './deterministic.ts';
 
@@ -338,11 +338,7 @@ export class WorkerHost {
    */
   async step(cpu: number, count = 1): Promise<StepReport> {
     this.expectPhase('step', ['paused']);
-    if (!Number.isInteger(cpu) || cpu < 0 || cpu >= this.machine.cpus.length) {
-      throw new RangeError(
-        `cpu ${cpu} does not exist: the machine has ${this.machine.cpus.length} CPUs`,
-      );
-    }
+    this.checkCpu(cpu);
     if (!Number.isInteger(count) || count < 1) {
       throw new RangeError(`step count ${count} must be a positive integer`);
     }
@@ -366,11 +362,7 @@ export class WorkerHost {
   async load(cpu: number, program: readonly InstructionJson[]): Promise<void> {
     this.expectPhase('load', ['idle', 'paused']);
     if (this.phaseNow === 'paused') {
-      if (!Number.isInteger(cpu) || cpu < 0 || cpu >= this.machine.cpus.length) {
-        throw new RangeError(
-          `cpu ${cpu} does not exist: the machine has ${this.machine.cpus.length} CPUs`,
-        );
-      }
+      this.checkCpu(cpu);
       if (this.outcomes[cpu] !== undefined)
         throw new Error(`cpu ${cpu} has ended: nothing to load`);
       // The worker first: it alone knows whether its CPU has stepped. Its rules are the main
@@ -406,16 +398,17 @@ export class WorkerHost {
     );
   }
 
+  /** @throws RangeError unless `cpu` is a CPU of this machine. */
+  private checkCpu(cpu: number): void {
+    checkCpuIndex(cpu, this.machine.cpus.length);
+  }
+
   /**
    * CPU `cpu`'s registers, counters and (with `{ tlb: true }`) TLB entries, taken between two of
    * its steps. After the CPU ended, its final state (which includes the TLB).
    */
   async inspect(cpu: number, options: InspectOptions = {}): Promise<CpuSnapshot> {
-    if (!Number.isInteger(cpu) || cpu < 0 || cpu >= this.machine.cpus.length) {
-      throw new RangeError(
-        `cpu ${cpu} does not exist: the machine has ${this.machine.cpus.length} CPUs`,
-      );
-    }
+    this.checkCpu(cpu);
     const ended = this.outcomes[cpu];
     if (ended !== undefined) return ended.final;
     this.expectPhase('inspect', ['running', 'paused']);
