@@ -214,10 +214,17 @@ export async function shootdownPlots(r: ShootdownBenchResult): Promise<[string, 
   return plots;
 }
 
-/** Writes the CSV, JSON and SVG files into `dir` (created if missing); returns their paths. */
-export async function writeShootdownFiles(r: ShootdownBenchResult, dir: string): Promise<string[]> {
+/**
+ * Writes the CSV, JSON and SVG files into `dir` (created if missing); returns their paths. `drawn`:
+ * the plots of `shootdownPlots(r)` when the caller has them already (each is a vega render).
+ */
+export async function writeShootdownFiles(
+  r: ShootdownBenchResult,
+  dir: string,
+  drawn?: readonly [string, string][],
+): Promise<string[]> {
   mkdirSync(dir, { recursive: true });
-  const plots = new Map(await shootdownPlots(r));
+  const plots = new Map(drawn ?? (await shootdownPlots(r)));
   const plot = (name: string): [string, string] => [name, plots.get(name)!];
   const files: [string, string][] = [['shootdown.json', `${JSON.stringify(r, null, 2)}\n`]];
   if (r.modeled !== undefined) {

@@ -264,9 +264,13 @@ export async function benchShootdownCommand(opts: BenchShootdownOptions, io: Io)
   }
   const text = renderShootdownReport(result);
   io.out(text);
-  const files = await writeFiles(() => writeShootdownFiles(result, opts.out ?? 'out/bench'), opts);
+  // Drawn once, for the SVG files and the HTML page.
+  const plots = await shootdownPlots(result);
+  const files = await writeFiles(
+    () => writeShootdownFiles(result, opts.out ?? 'out/bench', plots),
+    opts,
+  );
   if (opts.html !== undefined) {
-    const plots = await shootdownPlots(result);
     writeHtml(opts.html, {
       title: 'smpsim bench shootdown',
       subtitle: `CPUs ${cpus.join(', ')} · pages ${pages.join(', ')} · ${o.variants.map((v) => v.name).join(', ')}`,
