@@ -105,14 +105,7 @@ export async function exploreCommand(
   io: Io,
   progress?: NodeJS.WriteStream,
 ): Promise<number> {
-  let scenario: ReturnType<typeof resolveScenario>;
-  try {
-    scenario = resolveScenario(ref);
-  } catch (e) {
-    // The resolver words its message for `run`.
-    if (e instanceof UsageError) throw new UsageError(e.message.replace(/^run: /, 'explore: '));
-    throw e;
-  }
+  const scenario = resolveScenario(ref, 'explore');
   if (opts.allProtocols && opts.protocol !== undefined) {
     throw new UsageError('explore: give either --protocol or --all-protocols, not both');
   }

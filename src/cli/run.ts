@@ -35,8 +35,11 @@ export interface RunOptions {
   readonly cpus?: string;
 }
 
-/** Reads a scenario from a path, or from the built-in library when `ref` names no file. */
-export function resolveScenario(ref: string): Scenario {
+/**
+ * Reads a scenario from a path, or from the built-in library when `ref` names no file. `command`
+ * names the CLI command in the error for a `ref` that is neither.
+ */
+export function resolveScenario(ref: string, command = 'run'): Scenario {
   if (existsSync(ref) && statSync(ref).isFile())
     return loadScenario(readFileSync(ref, 'utf8'), ref);
   const builtin = `${BUILTIN_DIR}${ref}.json`;
@@ -44,7 +47,7 @@ export function resolveScenario(ref: string): Scenario {
     return loadScenario(readFileSync(builtin, 'utf8'), `${ref} (built-in)`);
   }
   throw new UsageError(
-    `run: ${ref} is neither a scenario file nor a built-in scenario (see smpsim list)`,
+    `${command}: ${ref} is neither a scenario file nor a built-in scenario (see smpsim list)`,
   );
 }
 
