@@ -87,8 +87,14 @@ export function runModeledClock(machine: Machine, options: ModeledClockOptions =
   /** The runnable CPU whose clock is lowest (ties: the lowest id; `ready` is ascending). */
   const choose = (ready: readonly number[], s: number): number => {
     step = s;
-    sleeping.fill(0);
-    for (let i = 0; i < n; i++) if (!cpus[i]!.halted && !ready.includes(i)) sleeping[i] = 1;
+    // One pass over both lists (`ready` ascending), not a search of `ready` per CPU.
+    let k = 0;
+    for (let i = 0; i < n; i++) {
+      if (ready[k] === i) {
+        k++;
+        sleeping[i] = 0;
+      } else sleeping[i] = cpus[i]!.halted ? 0 : 1;
+    }
     let pick = ready[0]!;
     for (const i of ready) if (cpus[i]!.cycles < cpus[pick]!.cycles) pick = i;
     return pick;
