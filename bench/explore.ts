@@ -27,7 +27,7 @@ import { loadScenario, scenarioToJson } from '../src/scenarios/load.ts';
 import { PROTOCOLS, type Scenario } from '../src/scenarios/scenario.ts';
 import { runDeterministic } from '../src/smp/hosts/deterministic.ts';
 import { Machine } from '../src/smp/machine.ts';
-import { type BenchRow, machineLine, printRateTable } from './harness.ts';
+import { type BenchRow, machineLine, printRateTable, timeRunsAsync } from './harness.ts';
 
 const runsArg = process.argv.indexOf('--runs');
 const RUNS = runsArg > 0 ? Number(process.argv[runsArg + 1]) : 5;
@@ -56,18 +56,6 @@ function wide(n: number): Scenario {
     .build();
 }
 
-/** Runs `body` once as warm-up, then RUNS times; seconds per timed run. */
-async function timeAsync(body: () => Promise<unknown>): Promise<number[]> {
-  await body();
-  const out: number[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    const t0 = process.hrtime.bigint();
-    await body();
-    out.push(Number(process.hrtime.bigint() - t0) / 1e9);
-  }
-  return out;
-}
-
 async function main(): Promise<void> {
   console.log(machineLine());
   const WIDE = wide(6);
@@ -80,7 +68,7 @@ async function main(): Promise<void> {
   rows.push({
     name: `baseline: build + run, no checker (${WIDE.name})`,
     ops: 2000,
-    seconds: await timeAsync(async () => {
+    seconds: await timeRunsAsync(RUNS, async () => {
       // Reusing one RAM as trials do: fresh 16 MiB RAM per run is what explore avoids
       // (src/explore/ram-pool.ts), and thousands of them exhaust memory before GC frees them.
       const ram = new PhysicalMemory(WIDE.machine.ramBytes);
@@ -96,7 +84,7 @@ async function main(): Promise<void> {
   rows.push({
     name: `baseline: one trial (${WIDE.name})`,
     ops: 2000,
-    seconds: await timeAsync(async () => {
+    seconds: await timeRunsAsync(RUNS, async () => {
       for (let i = 0; i < 2000; i++) runner.run((n) => i % n);
     }),
     note: 'pooled RAM + checker',
@@ -104,7 +92,7 @@ async function main(): Promise<void> {
   rows.push({
     name: `checker alone (${WIDE.name})`,
     ops: 2000,
-    seconds: await timeAsync(async () => {
+    seconds: await timeRunsAsync(RUNS, async () => {
       const m = Machine.fromScenario(WIDE);
       const run = runDeterministic(m, { seed: 1 });
       for (let i = 0; i < 2000; i++) checkRun(m, run);
@@ -113,19 +101,19 @@ async function main(): Promise<void> {
   rows.push({
     name: `walk ${BUILTIN.name}, sync-ipi, jobs 1`,
     ops: builtinLeaves,
-    seconds: await timeAsync(() => exploreScenario(BUILTIN, { protocol: 'sync-ipi' })),
+    seconds: await timeRunsAsync(RUNS, () => exploreScenario(BUILTIN, { protocol: 'sync-ipi' })),
     note: 'exhaustive',
   });
   rows.push({
     name: `walk ${WIDE.name}, jobs 1`,
     ops: wideLeaves,
-    seconds: await timeAsync(() => exploreScenario(WIDE, { maxSchedules: 1e6, jobs: 1 })),
+    seconds: await timeRunsAsync(RUNS, () => exploreScenario(WIDE, { maxSchedules: 1e6, jobs: 1 })),
     note: 'exhaustive',
   });
   rows.push({
     name: `walk ${WIDE.name}, jobs 2 (start-up included)`,
     ops: wideLeaves,
-    seconds: await timeAsync(() => exploreScenario(WIDE, { maxSchedules: 1e6, jobs: 2 })),
+    seconds: await timeRunsAsync(RUNS, () => exploreScenario(WIDE, { maxSchedules: 1e6, jobs: 2 })),
     note: 'first 1000 in-process',
   });
   const single = new ExplorePool(1);
@@ -140,7 +128,7 @@ async function main(): Promise<void> {
   rows.push({
     name: `walk ${WIDE.name} as one task, 1 warm thread`,
     ops: wideLeaves,
-    seconds: await timeAsync(() => single.run(wholeTree)),
+    seconds: await timeRunsAsync(RUNS, () => single.run(wholeTree)),
     note: 'a thread alone, against jobs 1',
   });
   await single.close();
@@ -148,19 +136,21 @@ async function main(): Promise<void> {
   rows.push({
     name: `walk ${WIDE.name}, jobs 2, warm threads`,
     ops: wideLeaves,
-    seconds: await timeAsync(() => warm.explore(WIDE, { maxSchedules: 1e6 })),
+    seconds: await timeRunsAsync(RUNS, () => warm.explore(WIDE, { maxSchedules: 1e6 })),
     note: 'first 1000 in-process',
   });
   rows.push({
     name: `random ${WIDE.name}, jobs 1`,
     ops: TRIALS,
-    seconds: await timeAsync(() => exploreScenario(WIDE, { maxSchedules: TRIALS, jobs: 1 })),
+    seconds: await timeRunsAsync(RUNS, () =>
+      exploreScenario(WIDE, { maxSchedules: TRIALS, jobs: 1 }),
+    ),
     note: 'includes the walk that finds the tree too big',
   });
   rows.push({
     name: `random ${WIDE.name}, jobs 2, warm threads`,
     ops: TRIALS,
-    seconds: await timeAsync(() => warm.explore(WIDE, { maxSchedules: TRIALS })),
+    seconds: await timeRunsAsync(RUNS, () => warm.explore(WIDE, { maxSchedules: TRIALS })),
     note: 'includes the walk that finds the tree too big',
   });
   await warm.close();

@@ -42,6 +42,18 @@ export function timeRuns(runs: number, body: () => void): number[] {
   return out;
 }
 
+/** `timeRuns` for an async `body`: one awaited warm-up, then `runs` awaited timed runs. */
+export async function timeRunsAsync(runs: number, body: () => Promise<unknown>): Promise<number[]> {
+  await body();
+  const out: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = process.hrtime.bigint();
+    await body();
+    out.push(Number(process.hrtime.bigint() - t0) / 1e9);
+  }
+  return out;
+}
+
 /** One line naming the machine, Node and the date, printed above every table. */
 export function machineLine(): string {
   const c = cpus();
