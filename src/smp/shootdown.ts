@@ -572,8 +572,11 @@ export class Shootdown implements ShootdownPort {
       }
       case 'lazy':
         this.targetMask(space, cpu.id);
-        for (const target of Shootdown.cpusOf(this.maskLo, this.maskHi))
-          this.queueLazy(l, target, request);
+        // In ascending order, as cpusOf lists them, without its array (every lazy flush).
+        for (let m = this.maskLo; m !== 0; m &= m - 1)
+          this.queueLazy(l, 31 - Math.clz32(m & -m), request);
+        for (let m = this.maskHi; m !== 0; m &= m - 1)
+          this.queueLazy(l, 63 - Math.clz32(m & -m), request);
         this.progressLazy(cpu, l);
         return false;
     }
